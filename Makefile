@@ -1,0 +1,35 @@
+# copier-mlops: the template's own tasks. On a fresh machine with only Python:
+#   make demo   generate the default project and run its whole lifecycle
+#   make test   the whole test suite (rendering tests, then end-to-end runs)
+.DEFAULT_GOAL := help
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+# uv from PATH; without one, a private copy is installed into .tools/ from PyPI.
+UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
+PYTEST_ARGS ?=
+
+.PHONY: help install demo test test-fast clean
+
+help: ## Show this help
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+.tools/bin/uv:
+	python3 -m venv .tools
+	.tools/bin/python -m pip install --quiet uv
+
+install: $(UV) ## Install the dev environment, and the system tools the e2e tests use
+	$(UV) sync --frozen
+	@for script in .ci/deps.d/*.sh; do [ -e "$$script" ] && bash "$$script"; done; true
+
+demo: install ## Generate the default project into demo/ and run its lifecycle
+	$(UV) run python tests/demo.py
+
+test: install ## Run every test: rendering, then end-to-end
+	$(UV) run pytest $(PYTEST_ARGS)
+
+test-fast: install ## Only the fast rendering tests
+	$(UV) run pytest -m "not e2e" $(PYTEST_ARGS)
+
+clean: ## Remove the demo project and caches
+	rm -rf demo .pytest_cache

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Post-generation set-up of a copier-mlops project, run by `make setup` (copier itself runs
+# no code, so `copier copy` needs no --trust). Idempotent: safe to run again at any time.
+set -euo pipefail
+
+UV="${UV:-uv}"
+step() { printf '\n==> %s\n' "$*"; }
+
+step "git repository"
+# A project generated inside a folder that another repository ignores (or outside any
+# repository) gets its own; one generated into a tracked folder of a monorepo does not.
+if [ "$(git rev-parse --show-toplevel 2>/dev/null)" = "$(pwd -P)" ]; then
+  echo "already a git repository"
+elif git rev-parse --is-inside-work-tree >/dev/null 2>&1 && ! git check-ignore -q .; then
+  echo "inside the git repository at $(git rev-parse --show-toplevel): using it"
+else
+  git init --quiet --initial-branch=main
+  echo "initialised a git repository (branch main)"
+fi
+
+step "Python environment (uv sync: writes uv.lock on first run)"
+"$UV" sync
+
+step "sample data (DVC-tracked)"
+for spec in "data/raw/customers.csv::--rows 5000 --seed 42" \
+            "data/current/customers.csv::--rows 1000 --seed 7 --drift 0.6 --no-target"; do
+  file="${spec%%::*}"
+  args="${spec##*::}"
+  if [ -f "$file" ]; then
+    echo "$file: present"
+  elif [ -f "$file.dvc" ]; then
+    echo "$file: tracked by DVC but not here: pulling it"
+    "$UV" run --no-sync dvc pull "$file.dvc" || {
+      echo "error: could not pull $file from the DVC remote; check 'dvc remote list'" >&2
+      exit 1
+    }
+  else
+    # shellcheck disable=SC2086  # args is a list of options
+    "$UV" run --no-sync python -m "${PACKAGE}.sample_data" "$file" $args
+    "$UV" run --no-sync dvc add --quiet "$file"
+  fi
+done
+
+step "pre-commit hooks"
+if [ "$(git rev-parse --show-toplevel 2>/dev/null)" = "$(pwd -P)" ]; then
+  "$UV" run --no-sync pre-commit install
+  "$UV" run --no-sync pre-commit install-hooks
+else
+  echo "not the top of its git repository: install hooks from the top with 'pre-commit install'"
+fi
+
+printf '\nReady. Next: make pipeline, make test, make serve (see make help).\n'

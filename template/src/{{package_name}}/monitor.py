@@ -1,0 +1,117 @@
+"""Drift monitoring: is the data the model sees now still like the data it learned from?
+
+Compares a reference table (the training split, ``data/prepared/train.csv``) with a
+current batch (``data/current/customers.csv``) using an Evidently data drift report, on
+the schema's input columns. Writes ``reports/drift.html`` and ``reports/drift.json``,
+logs one summary line, and exits 1 when the share of drifted columns reaches
+``monitor.drift_share`` in ``params.yaml`` (so CI and cron jobs can act on it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from .schema import INPUT_COLUMNS, read_table, validate
+from .settings import UserError, load_params, run_cli
+
+log = logging.getLogger(__name__)
+
+NUMERIC = [c.name for c in INPUT_COLUMNS if c.kind in {"integer", "float"}]
+CATEGORICAL = [c.name for c in INPUT_COLUMNS if c.kind in {"category", "string"}]
+
+
+def _evidently_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    # Evidently wants plain numpy dtypes: nullable Int64 becomes float, missing stays NaN.
+    out = frame[NUMERIC].astype("float64")
+    for name in CATEGORICAL:
+        out[name] = frame[name].astype(object)
+    return out
+
+
+def drift_report(
+    reference: pd.DataFrame, current: pd.DataFrame, drift_share: float, html: Path | None = None
+) -> dict[str, Any]:
+    """Run the Evidently report; return a JSON-able summary (and save the HTML report)."""
+    # Imported here: Evidently is a monitoring dependency, not a serving one.
+    from evidently import DataDefinition, Dataset, Report
+    from evidently.presets import DataDriftPreset
+
+    definition = DataDefinition(numerical_columns=NUMERIC, categorical_columns=CATEGORICAL)
+    report = Report([DataDriftPreset(drift_share=drift_share)])
+    snapshot = report.run(
+        Dataset.from_pandas(_evidently_frame(current), data_definition=definition),
+        Dataset.from_pandas(_evidently_frame(reference), data_definition=definition),
+    )
+    if html is not None:
+        html.parent.mkdir(parents=True, exist_ok=True)
+        snapshot.save_html(str(html))
+
+    columns: dict[str, Any] = {}
+    share = 0.0
+    for metric in snapshot.dict()["metrics"]:
+        config = metric["config"]
+        if config["type"].endswith(":DriftedColumnsCount"):
+            share = float(metric["value"]["share"])
+        elif config["type"].endswith(":ValueDrift"):
+            score, threshold = float(metric["value"]), float(config["threshold"])
+            # p-value methods drift below the threshold, distance methods above it.
+            drifted = score < threshold if "p_value" in config["method"] else score >= threshold
+            columns[config["column"]] = {
+                "method": config["method"],
+                "score": score,
+                "threshold": threshold,
+                "drifted": drifted,
+            }
+    return {
+        "drift_detected": share >= drift_share,
+        "drifted_share": share,
+        "threshold": drift_share,
+        "drifted_columns": sorted(name for name, c in columns.items() if c["drifted"]),
+        "reference_rows": len(reference),
+        "current_rows": len(current),
+        "columns": columns,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Data drift report: reference vs current.")
+    parser.add_argument("--reference", type=Path, default=Path("data/prepared/train.csv"))
+    parser.add_argument("--current", type=Path, default=Path("data/current/customers.csv"))
+    parser.add_argument("--output-dir", type=Path, default=Path("reports"))
+    args = parser.parse_args(argv)
+    params = load_params("monitor")
+    drift_share = float(params["drift_share"])
+    if not 0 < drift_share <= 1:
+        raise UserError(f"monitor.drift_share must be in (0, 1], got {drift_share}")
+
+    if not args.reference.exists():
+        raise UserError(f"{args.reference} not found: run `make pipeline` first")
+    reference = validate(read_table(args.reference), INPUT_COLUMNS, source=str(args.reference))
+    current = validate(read_table(args.current), INPUT_COLUMNS, source=str(args.current))
+
+    html = args.output_dir / "drift.html"
+    summary = drift_report(reference, current, drift_share, html)
+    (args.output_dir / "drift.json").write_text(json.dumps(summary, indent=2) + "\n")
+
+    verdict = "DRIFT DETECTED" if summary["drift_detected"] else "no drift"
+    log.info(
+        "%s: %d of %d columns drifted (%.0f%%, threshold %.0f%%): %s; report: %s",
+        verdict,
+        len(summary["drifted_columns"]),
+        len(summary["columns"]),
+        100 * summary["drifted_share"],
+        100 * drift_share,
+        ", ".join(summary["drifted_columns"]) or "none",
+        html,
+    )
+    return 1 if summary["drift_detected"] else 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,99 @@
+"""Predictions: load the trained model and predict records or whole files.
+
+The service, the batch CLI and the evaluation all predict through ``predict_frame``.
+
+Batch CLI: reads a CSV or parquet file of raw records (the schema's input columns;
+an entity id column is carried through), writes one prediction per row:
+
+    python -m <package>.predict data/current/customers.csv reports/predictions.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import joblib
+import pandas as pd
+
+from .features import FEATURE_NAMES, compute_features
+from .schema import ENTITY, INPUT_COLUMNS, read_table, validate
+from .settings import UserError, run_cli
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL_PATH = Path("models/model.joblib")
+
+
+def model_path() -> Path:
+    """Where the model is: ``MODEL_PATH``, else the train stage's output."""
+    return Path(os.environ.get("MODEL_PATH", DEFAULT_MODEL_PATH))
+
+
+def load_model(path: Path | None = None) -> dict[str, Any]:
+    """Load the bundle written by the train stage."""
+    path = path or model_path()
+    if not path.exists():
+        raise UserError(
+            f"no model at {path}: run `make pipeline` (or `dvc pull`) first, or set MODEL_PATH"
+        )
+    bundle = joblib.load(path)
+    if not isinstance(bundle, dict) or "pipeline" not in bundle:
+        raise UserError(f"{path} is not a model written by the train stage")
+    return bundle
+
+
+def predict_frame(bundle: dict[str, Any], features: pd.DataFrame) -> pd.DataFrame:
+    """Predict from a features frame: a ``prediction`` column, plus class probabilities."""
+    pipeline = bundle["pipeline"]
+    inputs = features[FEATURE_NAMES]
+    result = pd.DataFrame(index=features.index)
+    if bundle["task"] == "classification":
+        probabilities = pipeline.predict_proba(inputs)
+        classes = bundle["classes"]
+        result["prediction"] = [classes[i] for i in probabilities.argmax(axis=1)]
+        for position, label in enumerate(classes):
+            result[f"probability_{label}"] = probabilities[:, position]
+    else:
+        result["prediction"] = pipeline.predict(inputs)
+    return result
+
+
+def predict_file(bundle: dict[str, Any], source: Path) -> pd.DataFrame:
+    """Validate a file of raw records and predict every row."""
+    raw = read_table(source)
+    columns = (ENTITY, *INPUT_COLUMNS) if ENTITY.name in raw else INPUT_COLUMNS
+    raw = validate(raw, columns, source=str(source))
+    predictions = predict_frame(bundle, compute_features(raw))
+    if ENTITY.name in raw:
+        predictions.insert(0, ENTITY.name, raw[ENTITY.name])
+    return predictions
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Predict every row of a CSV or parquet file.")
+    parser.add_argument("input", type=Path, help="CSV or parquet file of raw records")
+    parser.add_argument("output", type=Path, help="where to write predictions (.csv or .parquet)")
+    parser.add_argument("--model", type=Path, default=None, help="default: $MODEL_PATH or models/")
+    args = parser.parse_args(argv)
+    if args.output.suffix not in {".csv", ".parquet"}:
+        raise UserError(f"{args.output}: output must end in .csv or .parquet")
+
+    predictions = predict_file(load_model(args.model), args.input)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    if args.output.suffix == ".parquet":
+        try:
+            predictions.to_parquet(args.output, index=False)
+        except ImportError as error:
+            raise UserError(f"cannot write parquet: {error}") from None
+    else:
+        predictions.to_csv(args.output, index=False)
+    log.info("wrote %d predictions to %s", len(predictions), args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,65 @@
+"""Shared plumbing: params.yaml, logging, and how a user's mistake is reported.
+
+Reads ``params.yaml`` (path from ``PARAMS_FILE``); logging level from ``LOG_LEVEL``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+log = logging.getLogger(__name__)
+
+PARAMS_FILE = Path(os.environ.get("PARAMS_FILE", "params.yaml"))
+
+
+class UserError(Exception):
+    """A mistake the user can fix (bad data, a missing file): reported in one line, no traceback."""
+
+
+def configure_logging() -> None:
+    """Configure the root logger once, at the level named by ``LOG_LEVEL`` (default INFO)."""
+    level_name = os.environ.get("LOG_LEVEL", "INFO").upper()
+    level = logging.getLevelName(level_name)
+    if not isinstance(level, int):
+        level = logging.INFO
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+
+
+def load_params(section: str | None = None, path: Path = PARAMS_FILE) -> dict[str, Any]:
+    """Return ``params.yaml`` (or one section of it)."""
+    if not path.exists():
+        raise UserError(f"{path} not found: run this from the project root")
+    try:
+        params = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise UserError(f"{path} is not valid YAML: {error}") from None
+    if section is None:
+        return params
+    if section not in params:
+        raise UserError(f"{path} has no '{section}' section")
+    return params[section]
+
+
+def run_cli(main: Callable[[list[str] | None], int | None]) -> None:
+    """Run a command-line entry point: user mistakes exit 2 with one clear line."""
+    configure_logging()
+    try:
+        code = main(None)
+    except UserError as error:
+        log.error("%s", error)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    sys.exit(code or 0)

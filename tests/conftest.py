@@ -1,0 +1,69 @@
+"""Fixtures: a tagged git copy of the template's working tree, and `bake` to generate from it.
+
+Generating from a temporary repository (not from this checkout) tests uncommitted changes
+too, and gives `copier update` tagged versions to move between.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.project import TEMPLATE_ROOT, Project, bake_project, git
+
+
+def _tracked_files() -> list[str]:
+    listing = git(TEMPLATE_ROOT, "ls-files", "--cached", "--others", "--exclude-standard", "-z")
+    return [name for name in listing.split("\0") if name and (TEMPLATE_ROOT / name).exists()]
+
+
+@pytest.fixture(scope="session")
+def template_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The working tree, committed and tagged v0.1.0 in a fresh repository."""
+    repo = tmp_path_factory.mktemp("template") / "copier-mlops"
+    for name in _tracked_files():
+        target = repo / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(TEMPLATE_ROOT / name, target)
+    git(repo, "init", "--quiet", "--initial-branch=main")
+    git(repo, "add", "--all")
+    git(repo, "commit", "--quiet", "--no-verify", "-m", "template under test")
+    git(repo, "tag", "v0.1.0")
+    return repo
+
+
+@pytest.fixture
+def bake(template_repo: Path, tmp_path: Path) -> Callable[..., Project]:
+    """Generate a project from the template: ``bake(task="regression")``."""
+
+    def _bake(**answers: str) -> Project:
+        folder = answers.get("project_name", "my-model").replace(" ", "-")
+        return bake_project(template_repo, tmp_path / folder, **answers)
+
+    return _bake
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _git_identity() -> Iterator[None]:
+    """Commits in generated projects need an identity, whatever the machine's git config."""
+    names = {"GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com",
+             "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.com"}
+    saved = {key: os.environ.get(key) for key in names}
+    os.environ.update(names)
+    yield
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Fast rendering tests first: a broken render fails in seconds, not after the e2e runs.
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)
+
+

@@ -1,0 +1,72 @@
+"""A generated project as the tests see it: files to read, commands to run in it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import copier
+import yaml
+
+TEMPLATE_ROOT = Path(__file__).resolve().parents[1]
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout
+
+
+def tool_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for commands in a generated project: uv on PATH, no outer venv."""
+    env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "PYTHONPATH"}}
+    uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
+    env["PATH"] = os.pathsep.join([str(Path(uv).parent), env.get("PATH", "")])
+    env.setdefault("UV_NO_PROGRESS", "1")
+    env.update(extra or {})
+    return env
+
+
+@dataclass
+class Project:
+    path: Path
+    answers: dict[str, Any]
+
+    def has_file(self, name: str) -> bool:
+        return (self.path / name).is_file()
+
+    def read(self, name: str) -> str:
+        return (self.path / name).read_text()
+
+    def run(
+        self, *command: str, check: bool = True, env: dict[str, str] | None = None, timeout: float = 900
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command in the project; on failure, show its output in the assertion."""
+        result = subprocess.run(
+            list(command), cwd=self.path, env=tool_env(env), capture_output=True, text=True,
+            timeout=timeout, check=False,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"`{' '.join(command)}` exited {result.returncode}\n"
+                f"--- stdout ---\n{result.stdout[-8000:]}\n--- stderr ---\n{result.stderr[-8000:]}"
+            )
+        return result
+
+    def commit(self, message: str) -> None:
+        git(self.path, "add", "--all")
+        git(self.path, "commit", "--quiet", "-m", message)
+
+
+def bake_project(template: Path, destination: Path, **answers: str) -> Project:
+    """Generate with copier's API, as `copier copy --defaults` with these answers would."""
+    copier.run_copy(
+        str(template), destination, data=answers, defaults=True, unsafe=False, quiet=True
+    )
+    recorded = yaml.safe_load((destination / ".copier-answers.yml").read_text())
+    return Project(destination, recorded)

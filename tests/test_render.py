@@ -1,0 +1,103 @@
+"""Fast rendering tests: every answer combination renders into a well-formed project."""
+
+from __future__ import annotations
+
+import json
+import py_compile
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.project import Project
+
+MINIMAL: dict[str, str] = {}
+COMBINATIONS = [
+    pytest.param(MINIMAL, id="defaults"),
+    pytest.param({"model": "gradient_boosting"}, id="classification-gradient-boosting"),
+    pytest.param({"model": "logistic_regression", "license": "Apache-2.0"}, id="classification-logistic"),
+    pytest.param({"task": "regression"}, id="regression-random-forest"),
+    pytest.param({"task": "regression", "model": "gradient_boosting", "python_version": "3.12"}, id="regression-gradient-boosting"),
+    pytest.param({"task": "regression", "model": "ridge", "python_version": "3.13", "license": "BSD-3-Clause"}, id="regression-ridge"),
+    pytest.param({"dvc_remote": "s3", "license": "Proprietary"}, id="s3-remote"),
+    pytest.param({"dvc_remote": "gs"}, id="gcs-remote"),
+    pytest.param({"dvc_remote": "azure", "dvc_remote_url": "azure://models/churn"}, id="azure-remote"),
+    pytest.param({"project_name": "Fraud Detector 2", "description": "Finds fraud"}, id="name-with-spaces"),
+]
+
+
+def _text_files(project: Project) -> list[Path]:
+    return [p for p in project.path.rglob("*") if p.is_file() and ".git" not in p.parts]
+
+
+@pytest.mark.parametrize("answers", COMBINATIONS)
+def test_project_renders_well_formed(bake, answers: dict[str, str]) -> None:
+    project = bake(**answers)
+    package = project.answers["package_name"]
+    task = project.answers["task"]
+
+    for name in ["pyproject.toml", "dvc.yaml", "params.yaml", "Makefile", "README.md",
+                 ".pre-commit-config.yaml", ".dvc/config", "examples/request.json",
+                 f"src/{package}/features.py", f"src/{package}/train.py", f"src/{package}/service.py",
+                 f"src/{package}/monitor.py", "tests/test_service.py", ".copier-answers.yml"]:
+        assert project.has_file(name), name
+    assert project.has_file("LICENSE") == (project.answers["license"] != "Proprietary")
+
+    for path in _text_files(project):
+        text = path.read_text()
+        assert "{{" not in text and "{%" not in text, f"unrendered Jinja in {path.name}"
+        if path.suffix in {".yml", ".yaml"}:
+            yaml.safe_load(text)
+        elif path.suffix == ".toml":
+            tomllib.loads(text)
+        elif path.suffix == ".json":
+            json.loads(text)
+        elif path.suffix == ".py":
+            py_compile.compile(str(path), doraise=True)
+
+    params = yaml.safe_load(project.read("params.yaml"))
+    assert params["train"]["model"] == project.answers["model"]
+    assert params["train"][project.answers["model"]] is not None, "the chosen model has hyperparameters"
+    schema = project.read(f"src/{package}/schema.py")
+    assert ("churned" in schema) == (task == "classification")
+    pyproject = tomllib.loads(project.read("pyproject.toml"))
+    assert pyproject["project"]["requires-python"] == f">={project.answers['python_version']}"
+    assert project.read(".python-version").strip() == project.answers["python_version"]
+    serving = " ".join(pyproject["project"]["dependencies"])
+    assert "dvc" not in serving and "evidently" not in serving, "serving needs only serving deps"
+    dvc_config = project.read(".dvc/config")
+    if project.answers["dvc_remote"] == "local":
+        assert "-dvc-storage" in dvc_config
+    else:
+        assert project.answers["dvc_remote_url"] in dvc_config
+        assert f"dvc[{project.answers['dvc_remote']}]" in " ".join(pyproject["dependency-groups"]["pipeline"])
+
+
+@pytest.mark.parametrize("answers", COMBINATIONS[:1] + COMBINATIONS[3:4])
+def test_generated_code_passes_its_own_linter(bake, answers: dict[str, str]) -> None:
+    project = bake(**answers)
+    for command in (["check", "--no-cache", "."], ["format", "--no-cache", "--check", "."]):
+        result = subprocess.run([sys.executable, "-m", "ruff", *command], cwd=project.path,
+                                capture_output=True, text=True, check=False)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("answers", "message"),
+    [
+        ({"package_name": "my-model!"}, "not a valid Python package name"),
+        ({"package_name": "class"}, "is a Python keyword"),
+        ({"package_name": "1model"}, "not a valid Python package name"),
+        ({"author_email": "jane.example.com"}, "is not an e-mail address"),
+        ({"project_name": "-x"}, "must start with a letter"),
+        ({"task": "regression", "model": "logistic_regression"}, "Only for classification"),
+        ({"task": "classification", "model": "ridge"}, "Only for regression"),
+        ({"dvc_remote": "s3", "dvc_remote_url": "gs://wrong"}, "must start with s3://"),
+    ],
+)
+def test_invalid_answers_are_rejected(bake, answers: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        bake(**answers)
