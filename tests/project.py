@@ -17,9 +17,11 @@ TEMPLATE_ROOT = Path(__file__).resolve().parents[1]
 
 
 def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
-    ).stdout
+    result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise AssertionError(f"`git {' '.join(args)}` exited {result.returncode}\n"
+                             f"{result.stdout[-6000:]}\n{result.stderr[-6000:]}")
+    return result.stdout
 
 
 def tool_env(extra: dict[str, str] | None = None) -> dict[str, str]:

@@ -1,0 +1,178 @@
+"""End to end: generate a project and run its whole lifecycle for real.
+
+copy -> make setup -> first commit (pre-commit hooks run) -> make pipeline -> dvc repro is a
+no-op -> a train param reruns train and evaluate only -> dvc exp run -> make test -> make lint
+leaves git clean -> make serve + make predict + bad requests -> clean stop -> make monitor
+flags the drifted batch, passes an undrifted one -> dvc push -> git clone + dvc pull.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from tests.project import Project, git, tool_env
+
+pytestmark = pytest.mark.e2e
+
+JOURNEYS = [
+    pytest.param({}, id="defaults"),
+    pytest.param(
+        {"project_name": "spend-forecast", "task": "regression", "model": "gradient_boosting",
+         "python_version": "3.12"},
+        id="regression-gradient-boosting-py312",
+    ),
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _python_env(version: str) -> dict[str, str]:
+    """uv cannot download interpreters here: point it at pyenv's when the project wants one."""
+    root = subprocess.run(["pyenv", "root"], capture_output=True, text=True, check=False).stdout.strip()
+    candidates = sorted(Path(root, "versions").glob(f"{version}.*")) if root else []
+    if not candidates:
+        return {}
+    return {"UV_PYTHON": str(candidates[-1] / "bin" / "python3")}
+
+
+def _stages_run(output: str) -> list[str]:
+    return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")]
+
+
+@pytest.mark.parametrize("answers", JOURNEYS)
+def test_whole_lifecycle(bake, answers: dict[str, str], tmp_path: Path) -> None:
+    project = bake(**answers)
+    env = _python_env(project.answers["python_version"])
+    package, task = project.answers["package_name"], project.answers["task"]
+
+    # --- set up: twice, the second must be a harmless no-op -------------------------------
+    project.run("make", "setup", env=env)
+    assert project.has_file("uv.lock") and project.has_file("data/raw/customers.csv.dvc")
+    second = project.run("make", "setup", env=env)
+    assert "data/raw/customers.csv: present" in second.stdout
+    assert (project.path / ".git" / "hooks" / "pre-commit").exists()
+    project.commit("Initial commit")  # runs the pre-commit hooks on every generated file
+
+    # --- pipeline ----------------------------------------------------------------------------
+    first = project.run("make", "pipeline", env=env)
+    assert _stages_run(first.stdout) == ["prepare", "features", "train", "evaluate"]
+    metrics = json.loads(project.read("metrics/metrics.json"))
+    if task == "classification":
+        assert metrics["accuracy"] > metrics["baseline_accuracy"]
+    else:
+        assert metrics["rmse"] < metrics["baseline_rmse"]
+    for plot in ["plots/predictions.csv", "plots/roc.csv" if task == "classification" else "plots/residuals.csv"]:
+        assert project.has_file(plot), plot
+    again = project.run("uv", "run", "dvc", "repro", env=env)
+    assert _stages_run(again.stdout) == [], "a second dvc repro must do nothing"
+    project.commit("Run the pipeline")
+
+    params = yaml.safe_load(project.read("params.yaml"))
+    params["train"]["seed"] = 7
+    (project.path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    changed = project.run("uv", "run", "dvc", "repro", env=env)
+    assert _stages_run(changed.stdout) == ["train", "evaluate"]
+    project.run("git", "checkout", "--", "params.yaml")
+    project.run("uv", "run", "dvc", "checkout", env=env)
+    model = project.answers["model"]
+    knob = {"random_forest": "n_estimators=30", "gradient_boosting": "max_iter=50"}.get(model, "C=0.5")
+    experiment = project.run("uv", "run", "dvc", "exp", "run", "-S", f"train.{model}.{knob}", env=env)
+    assert _stages_run(experiment.stdout) == ["train", "evaluate"]
+    shown = project.run("uv", "run", "dvc", "exp", "show", "--no-pager", "--csv", env=env)
+    assert knob.split("=")[1] in shown.stdout
+    project.run("uv", "run", "dvc", "exp", "apply", "HEAD", env=env)  # back to the committed model
+    project.run("uv", "run", "dvc", "checkout", env=env)
+    assert git(project.path, "status", "--porcelain").strip() == ""
+
+    # --- tests and lint ------------------------------------------------------------------------
+    tests = project.run("make", "test", env=env)
+    assert " passed" in tests.stdout and "failed" not in tests.stdout
+    project.run("make", "lint", env=env)
+    assert git(project.path, "status", "--porcelain").strip() == "", "make lint changed files"
+
+    # --- serve ---------------------------------------------------------------------------------
+    _serve_and_predict(project, env)
+
+    # --- batch predictions -------------------------------------------------------------------------
+    project.run("make", "predict-batch", "OUTPUT=reports/predictions.csv", env=env)
+    assert len(project.read("reports/predictions.csv").splitlines()) == 1001
+
+    # --- monitor -------------------------------------------------------------------------------
+    drifted = project.run("make", "monitor", check=False, env=env)
+    assert drifted.returncode != 0, drifted.stdout + drifted.stderr
+    assert "DRIFT DETECTED" in drifted.stderr
+    assert project.has_file("reports/drift.html") and project.has_file("reports/drift.json")
+    project.run("uv", "run", "python", "-m", f"{package}.sample_data", "reports/same.csv",
+                "--rows", "800", "--seed", "11", "--no-target", env=env)
+    calm = project.run("make", "monitor", "CURRENT=reports/same.csv", env=env)
+    assert "no drift" in calm.stderr
+
+    # --- dvc push, then a fresh clone gets data and model back -----------------------------------
+    project.run("uv", "run", "dvc", "push", env=env)
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "--quiet", str(project.path), str(clone)], check=True)
+    cloned = Project(clone, project.answers)
+    cloned.run("uv", "sync", env=env)
+    cloned.run("uv", "run", "dvc", "pull", env=env)
+    for name in ["data/raw/customers.csv", "data/current/customers.csv", "models/model.joblib"]:
+        assert (clone / name).read_bytes() == (project.path / name).read_bytes(), name
+    status = cloned.run("uv", "run", "dvc", "status", env=env)
+    assert "up to date" in status.stdout
+
+
+def _serve_and_predict(project: Project, env: dict[str, str]) -> None:
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen(
+        ["make", "serve", f"PORT={port}"], cwd=project.path, env=tool_env(env),
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert server.poll() is None, f"make serve exited:\n{server.stdout.read() if server.stdout else ''}"
+            try:
+                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "the service was not ready within 120 s"
+            time.sleep(0.5)
+
+        answer = project.run("make", "predict", f"PORT={port}")
+        predictions = json.loads(answer.stdout)
+        request = json.loads(project.read("examples/request.json"))
+        assert [p["customer_id"] for p in predictions] == [r["customer_id"] for r in request["records"]]
+
+        malformed = httpx.post(f"{base}/predict", content=b"{oops", headers={"Content-Type": "application/json"})
+        assert malformed.status_code == 400
+        wrong_type = httpx.post(f"{base}/predict", json={"records": [request["records"][0] | {"age": "old"}]})
+        assert wrong_type.status_code == 400
+        assert ["records", 0, "age"] in [e["loc"] for e in wrong_type.json()["detail"]]
+        assert httpx.get(f"{base}/livez").status_code == 200
+        assert "bentoml_service_request" in httpx.get(f"{base}/metrics").text
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            pytest.fail("the service did not stop within 30 s of SIGTERM")
+    log = server.stdout.read() if server.stdout else ""
+    assert "Traceback" not in log, log[-4000:]
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"{base}/livez", timeout=2)
