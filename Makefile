@@ -9,7 +9,7 @@ SHELL := bash
 UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 PYTEST_ARGS ?=
 
-.PHONY: help install demo test test-fast clean
+.PHONY: help install install-system demo test test-fast clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -18,14 +18,16 @@ help: ## Show this help
 	python3 -m venv .tools
 	.tools/bin/python -m pip install --quiet uv
 
-install: $(UV) ## Install the dev environment, and the system tools the e2e tests use
+install: $(UV) ## Install the template's dev environment (copier, pytest, uv, linters)
 	$(UV) sync --frozen
+
+install-system: ## Install the system tools the e2e tests use (podman, Node; see .ci/deps.d)
 	@for script in .ci/deps.d/*.sh; do [ -e "$$script" ] && bash "$$script"; done; true
 
 demo: install ## Generate the default project into demo/ and run its lifecycle
 	$(UV) run python tests/demo.py
 
-test: install ## Run every test: rendering, then end-to-end
+test: install install-system ## Run every test: rendering, then end-to-end
 	$(UV) run pytest $(PYTEST_ARGS)
 
 test-fast: install ## Only the fast rendering tests

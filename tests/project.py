@@ -26,7 +26,9 @@ def git(cwd: Path, *args: str) -> str:
 
 def tool_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment for commands in a generated project: uv on PATH, no outer venv."""
-    env = {k: v for k, v in os.environ.items() if k not in {"VIRTUAL_ENV", "PYTHONPATH"}}
+    # As a user would run it: not inside our venv, nor inside our make.
+    outer = {"VIRTUAL_ENV", "PYTHONPATH", "MAKEFLAGS", "MAKELEVEL", "MFLAGS"}
+    env = {k: v for k, v in os.environ.items() if k not in outer}
     uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
     env["PATH"] = os.pathsep.join([str(Path(uv).parent), env.get("PATH", "")])
     env.setdefault("UV_NO_PROGRESS", "1")
