@@ -9,7 +9,7 @@ SHELL := bash
 UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 PYTEST_ARGS ?=
 
-.PHONY: help install install-system demo test test-fast clean
+.PHONY: help install install-system demo test test-fast bench clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -32,6 +32,9 @@ test: install install-system ## Run every test: rendering, then end-to-end
 
 test-fast: install ## Only the fast rendering tests
 	$(UV) run pytest -m "not e2e" $(PYTEST_ARGS)
+
+bench: install install-system ## Benchmarks, each against a baseline run beside it
+	@for script in benchmarks/*.py; do echo "== $$script"; $(UV) run python "$$script"; done
 
 clean: ## Remove the demo project and caches
 	rm -rf demo .pytest_cache

@@ -67,10 +67,13 @@ class Project:
         git(self.path, "commit", "--quiet", "-m", message)
 
 
-def bake_project(template: Path, destination: Path, **answers: str) -> Project:
+def bake_project(
+    template: Path, destination: Path, vcs_ref: str | None = None, **answers: str
+) -> Project:
     """Generate with copier's API, as `copier copy --defaults` with these answers would."""
     copier.run_copy(
-        str(template), destination, data=answers, defaults=True, unsafe=False, quiet=True
+        str(template), destination, data=answers, defaults=True, unsafe=False, quiet=True,
+        vcs_ref=vcs_ref,
     )
     recorded = yaml.safe_load((destination / ".copier-answers.yml").read_text())
     return Project(destination, recorded)
