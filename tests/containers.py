@@ -1,0 +1,108 @@
+"""Container images for the tests and the benchmarks: Podman builds, Buildah runs.
+
+No image registry is reachable on CI, so the generated Dockerfile's default base
+(python:X-slim-*) cannot be pulled. A Debian bookworm root filesystem made with debootstrap,
+with Debian's python3 (3.11), stands in for it through the Dockerfile's BASE_IMAGE; it is
+trimmed the way Debian's slim images are (no docs, man pages or locales), so that image
+sizes compare with the real thing. It is built once per machine and reused.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+from typing import Any
+
+BASE_IMAGE = "localhost/python-slim-standin:bookworm"
+BASE_PYTHON = "3.11"  # bookworm's python3: projects built on this base use python_version=3.11
+HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+# What Debian's slim images leave out (their dpkg path-exclude list).
+_SLIM_EXCLUDES = ["usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale",
+                  "usr/share/groff", "usr/share/lintian", "usr/share/linda"]
+
+
+def run(*command: str, timeout: float = 900, **kwargs: Any) -> subprocess.CompletedProcess[str]:
+    """Run a command; on failure, raise with its output (the tail of it)."""
+    result = subprocess.run(list(command), capture_output=True, text=True, timeout=timeout,
+                            check=False, **kwargs)
+    if result.returncode != 0:
+        raise AssertionError(
+            f"`{' '.join(command)}` exited {result.returncode}\n"
+            f"--- stdout ---\n{result.stdout[-6000:]}\n--- stderr ---\n{result.stderr[-6000:]}"
+        )
+    return result
+
+
+def image_exists(ref: str) -> bool:
+    return subprocess.run(["podman", "image", "exists", ref], check=False).returncode == 0
+
+
+def missing_tools() -> list[str]:
+    """What this machine lacks to build and run the images (empty: nothing)."""
+    missing = [tool for tool in ("podman", "buildah") if shutil.which(tool) is None]
+    if not missing and not image_exists(BASE_IMAGE):
+        if shutil.which("debootstrap") is None:
+            missing.append("debootstrap")
+        if os.geteuid() != 0:
+            missing.append(f"root (debootstrap makes {BASE_IMAGE})")
+    return missing
+
+
+def ensure_base_image(ref: str = BASE_IMAGE) -> str:
+    """Make the stand-in base image unless it exists (about 40 s, once per machine)."""
+    lock_path = Path(tempfile.gettempdir()) / "copier-mlops-python-base.lock"
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # parallel test runs: one builds, the others wait
+        if image_exists(ref):
+            return ref
+        with tempfile.TemporaryDirectory(prefix="python-base-") as work:
+            rootfs = Path(work) / "rootfs"
+            run("debootstrap", "--variant=minbase", "--include=python3,python3-venv,ca-certificates",
+                "bookworm", str(rootfs), timeout=900)
+            for name in _SLIM_EXCLUDES:
+                shutil.rmtree(rootfs / name, ignore_errors=True)
+            for cache in [rootfs / "var/cache/apt/archives", rootfs / "var/lib/apt/lists"]:
+                for item in cache.glob("*"):
+                    if item.is_file():
+                        item.unlink()
+            tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
+            imported = subprocess.run(["podman", "import", "-", ref], stdin=tar.stdout,
+                                      capture_output=True, text=True, check=False)
+            tar.wait()
+            if imported.returncode != 0 or tar.returncode != 0:
+                raise AssertionError(f"podman import of {ref} failed:\n{imported.stderr[-4000:]}")
+    return ref
+
+
+def build_flags() -> list[str]:
+    """Options this machine's `podman build` needs: chroot isolation, the host's network, and
+    the host's CA bundle (so downloads inside trust what the host trusts). No layer cache:
+    a test run leaves no untagged intermediate images behind (uv's cache mount still works)."""
+    flags = ["--isolation", "chroot", "--network", "host", "--layers=false"]
+    if HOST_CA_BUNDLE.is_file():
+        flags += ["--volume", f"{HOST_CA_BUNDLE}:{HOST_CA_BUNDLE}:ro"]
+    return flags
+
+
+def image_config(ref: str) -> dict[str, Any]:
+    """The image's configuration: Cmd, Entrypoint, User, Env, Healthcheck, Labels, ..."""
+    inspected = json.loads(run("podman", "image", "inspect", ref).stdout)[0]
+    config = dict(inspected.get("Config") or {})
+    # Podman reports the Docker-format healthcheck next to Config, not inside it.
+    if not config.get("Healthcheck"):
+        config["Healthcheck"] = inspected.get("Healthcheck") or inspected.get("HealthCheck")
+    return config
+
+
+def image_size(ref: str) -> int:
+    """Uncompressed size in bytes, as `podman images` shows it."""
+    return int(run("podman", "image", "inspect", "--format", "{{.Size}}", ref).stdout.strip())
+
+
+def remove_image(ref: str) -> None:
+    subprocess.run(["podman", "rmi", "--force", ref], capture_output=True, check=False)

@@ -1,0 +1,340 @@
+"""End to end: the generated project's container image, built with Podman and run with Buildah.
+
+make setup -> make pipeline -> make docker (Podman; the debootstrap base stands in for
+python:3.11-slim through BASE_IMAGE) -> the image's configuration: a numeric non-root USER,
+exec-form CMD, HEALTHCHECK, OCI labels -> only the serving dependencies inside -> the image's
+own command as the image's user: the healthcheck passes, 200 with predictions, 400 for a
+malformed body, no process is root -> SIGTERM with a request in flight: it exits within the
+stop grace period, having written nothing outside /tmp -> the image-size benchmark (serving
+image at most 500 MB).
+
+Without Podman and Buildah the tests skip, except under CI=true, where they fail.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests import containers
+from tests.project import TEMPLATE_ROOT, Project, bake_project, git
+
+pytestmark = pytest.mark.e2e
+
+STOP_GRACE_S = 10  # what `docker stop` and Kubernetes wait between SIGTERM and SIGKILL
+SERVICE_UID = 10001
+
+
+@dataclass
+class Image:
+    project: Project
+    ref: str
+    config: dict[str, Any]
+
+    @property
+    def command(self) -> list[str]:
+        return list(self.config.get("Entrypoint") or []) + list(self.config.get("Cmd") or [])
+
+
+def _require_container_tools() -> None:
+    missing = containers.missing_tools()
+    if missing:
+        reason = (f"the container tests need {', '.join(missing)} "
+                  "(.ci/deps.d/podman.sh installs them as root)")
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{reason}; CI must run them")
+        pytest.skip(reason)
+
+
+@pytest.fixture(scope="module")
+def image(template_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Image]:
+    """A generated project, its pipeline run, and its serving image built by `make docker`."""
+    _require_container_tools()
+    containers.ensure_base_image()
+    project = bake_project(template_repo, tmp_path_factory.mktemp("container") / "churn-service",
+                           project_name="churn-service", python_version=containers.BASE_PYTHON)
+    project.run("make", "setup")
+    project.run("make", "pipeline")
+    git(project.path, "add", "--all")
+    git(project.path, "commit", "--quiet", "--no-verify", "-m", "Pipeline run")
+
+    name, tag = "localhost/churn-service-e2e", uuid.uuid4().hex[:12]
+    ref = f"{name}:{tag}"
+    project.run("make", "docker", "CONTAINER_ENGINE=podman", f"BASE_IMAGE={containers.BASE_IMAGE}",
+                f"IMAGE={name}", f"IMAGE_TAG={tag}",
+                "DOCKER_BUILD_ARGS=" + " ".join(containers.build_flags()), timeout=1200)
+    try:
+        yield Image(project, ref, containers.image_config(ref))
+    finally:
+        containers.remove_image(ref)
+
+
+def test_image_configuration(image: Image) -> None:
+    config, package = image.config, image.project.answers["package_name"]
+
+    user = config["User"]
+    uid, _, gid = user.partition(":")
+    assert uid.isdigit() and int(uid) != 0, f"USER must be a numeric non-root id, not {user!r}"
+    assert not gid or (gid.isdigit() and int(gid) != 0), user
+
+    assert image.command[:3] == ["bentoml", "serve", f"{package}.service:ModelService"], image.command
+    grace = image.command[image.command.index("--timeout-graceful-shutdown") + 1]
+    assert int(grace) < STOP_GRACE_S, "the drain must end before the orchestrator's SIGKILL"
+    assert config.get("StopSignal", "SIGTERM") == "SIGTERM"
+
+    healthcheck = config["Healthcheck"]
+    assert healthcheck and healthcheck["Test"][0] == "CMD", healthcheck
+    assert "/readyz" in " ".join(healthcheck["Test"])
+
+    env = dict(item.split("=", 1) for item in config["Env"])
+    assert env["MODEL_PATH"] == "/app/models/model.joblib"
+    assert "3000/tcp" in config.get("ExposedPorts", {})
+
+    labels = config["Labels"]
+    assert labels["org.opencontainers.image.title"] == "churn-service"
+    assert labels["org.opencontainers.image.version"] == "0.1.0"
+    assert labels["org.opencontainers.image.revision"] == git(image.project.path, "rev-parse", "HEAD").strip()
+    assert labels["org.opencontainers.image.created"].startswith("20")
+    assert labels["org.opencontainers.image.licenses"] == "MIT"
+
+
+def test_image_holds_only_what_serving_needs(image: Image) -> None:
+    package = image.project.answers["package_name"]
+    probe = f"""
+import importlib.util, json, os, shutil
+print(json.dumps({{
+    "uid": os.getuid(),
+    "present": {{m: importlib.util.find_spec(m) is not None for m in
+                ["bentoml", "sklearn", "pandas", "{package}", "dvc", "evidently", "pytest",
+                 "ruff", "pre_commit", "pyarrow", "uv"]}},
+    "package_at": importlib.util.find_spec("{package}").origin,
+    "app": sorted(os.listdir("/app")),
+    "model": os.path.isfile(os.environ["MODEL_PATH"]),
+    "compilers": [c for c in ["gcc", "cc", "g++", "make"] if shutil.which(c)],
+    "venv_writable": os.access("/app/.venv/lib", os.W_OK),
+}}))
+"""
+    with _container(image.ref) as ctr:
+        out = _in_container(ctr, 3000, "python", "-c", probe)
+    assert out.returncode == 0, out.stderr
+    found = json.loads(out.stdout)
+    assert found["uid"] == SERVICE_UID
+    present = found["present"]
+    assert all(present[m] for m in ["bentoml", "sklearn", "pandas", package]), present
+    unwanted = [m for m in ["dvc", "evidently", "pytest", "ruff", "pre_commit", "pyarrow", "uv"] if present[m]]
+    assert not unwanted, f"not serving dependencies, yet in the image: {unwanted}"
+    assert found["package_at"].startswith("/app/.venv/"), "the package is installed, not a source tree"
+    assert found["app"] == [".venv", "models"], found["app"]
+    assert found["model"] and not found["compilers"] and not found["venv_writable"], found
+
+
+def test_container_serves_as_non_root_and_stops_within_grace(image: Image, tmp_path: Path) -> None:
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    healthcheck = image.config["Healthcheck"]["Test"][1:]
+    log_path = tmp_path / "server.log"
+    with _container(image.ref) as ctr, log_path.open("w") as log:
+        rootfs = Path(containers.run("buildah", "mount", ctr).stdout.strip())
+        since = time.time() - 1
+        # Exactly what the image starts, as the image's user; only the port is moved.
+        server = subprocess.Popen(
+            ["buildah", "run", "--isolation", "chroot", "--network", "host",
+             "--env", f"BENTOML_PORT={port}", ctr, "--", *image.command],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+        started: list[int] = []
+        try:
+            _wait_ready(server, f"{base}/readyz", log_path)
+            started = _descendants(server.pid)
+            check = _in_container(ctr, port, *healthcheck)
+            assert check.returncode == 0, f"the image's HEALTHCHECK fails on a ready service: {check.stderr}"
+
+            request = json.loads(image.project.read("examples/request.json"))
+            answer = httpx.post(f"{base}/predict", json=request, timeout=30)
+            assert answer.status_code == 200, answer.text
+            predictions = answer.json()
+            assert [p["customer_id"] for p in predictions] == [r["customer_id"] for r in request["records"]]
+            assert all(p["prediction"] in (0, 1) for p in predictions)
+            malformed = httpx.post(f"{base}/predict", content=b'{"records": [', timeout=30,
+                                   headers={"Content-Type": "application/json"})
+            assert 400 <= malformed.status_code < 500, (malformed.status_code, malformed.text)
+
+            main = _server_process(server.pid, image.command)
+            for pid in [main, *[p for p in _descendants(main)]]:
+                uids = _uids(pid)
+                assert uids and all(u == SERVICE_UID for u in uids), f"pid {pid} runs as {uids}"
+
+            # A request still arriving when SIGTERM comes: the server waits for it, but no
+            # longer than its graceful-shutdown timeout, inside the orchestrator's grace.
+            body = json.dumps(request).encode()
+            slow = socket.create_connection(("127.0.0.1", port))
+            slow.sendall(b"POST /predict HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: %d\r\n\r\n" % len(body) + body[:10])
+            time.sleep(0.5)
+            stop = time.monotonic()
+            os.kill(main, signal.SIGTERM)
+            try:
+                returncode = server.wait(timeout=STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"still running {STOP_GRACE_S} s after SIGTERM: Docker would SIGKILL it")
+            stopped_in = time.monotonic() - stop
+            slow.close()
+            assert returncode == 0, log_path.read_text()[-4000:]
+            assert not [p for p in started if _alive(p)], "worker processes outlived the server"
+            print(f"stopped {stopped_in:.1f} s after SIGTERM, with a request in flight")
+        finally:
+            if server.poll() is None:
+                for pid in [*started, server.pid]:
+                    _kill(pid)
+                server.wait(timeout=30)
+        down = _in_container(ctr, port, *healthcheck)
+        assert down.returncode != 0, "the HEALTHCHECK must fail when the service is down"
+        # It wrote nowhere but /tmp: a read-only root filesystem with a tmpfs on /tmp works.
+        # (The runtime, not the service, sets up /run and /etc's hosts, hostname, resolv.conf.)
+        written = sorted("/" + str(path.relative_to(rootfs)) for path in _changed_since(rootfs, since))
+        runtime = {"/tmp", "/run", "/etc", "/etc/hosts", "/etc/hostname", "/etc/resolv.conf"}
+        elsewhere = [p for p in written if p not in runtime and not p.startswith("/tmp/")]
+        assert not elsewhere, f"the service wrote outside /tmp: {elsewhere}"
+    log_text = log_path.read_text()
+    assert "Service" in log_text and "initialized" in log_text, log_text[-4000:]
+
+
+def test_image_size_benchmark(image: Image) -> None:
+    """benchmarks/image_size.py on this image: at most 500 MB, and against a single stage."""
+    result = subprocess.run(
+        [sys.executable, str(TEMPLATE_ROOT / "benchmarks" / "image_size.py"),
+         "--project", str(image.project.path), "--serving-image", image.ref,
+         "--base-image", containers.BASE_IMAGE],
+        capture_output=True, text=True, timeout=1200, check=False,
+    )
+    print(result.stdout)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-6000:]
+    assert "serving image" in result.stdout and "single-stage" in result.stdout
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+class _container:
+    """A Buildah working container from the image, removed afterwards."""
+
+    def __init__(self, ref: str) -> None:
+        self.ref = ref
+
+    def __enter__(self) -> str:
+        self.name = containers.run("buildah", "from", "--pull=never", "--quiet", self.ref).stdout.strip()
+        return self.name
+
+    def __exit__(self, *exc: object) -> None:
+        subprocess.run(["buildah", "rm", self.name], capture_output=True, check=False)
+
+
+def _in_container(ctr: str, port: int, *command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["buildah", "run", "--isolation", "chroot", "--network", "host",
+         "--env", f"BENTOML_PORT={port}", ctr, "--", *command],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+
+
+def _changed_since(root: Path, since: float) -> list[Path]:
+    changed = []
+    for folder, dirs, files in os.walk(root):
+        for name in [*dirs, *files]:
+            path = Path(folder, name)
+            try:
+                if path.lstat().st_mtime > since:
+                    changed.append(path)
+            except OSError:
+                continue
+    return changed
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_ready(server: subprocess.Popen[bytes], url: str, log_path: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        assert server.poll() is None, f"the container exited:\n{log_path.read_text()[-4000:]}"
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, f"not ready within {timeout} s:\n{log_path.read_text()[-4000:]}"
+        time.sleep(0.3)
+
+
+def _processes() -> dict[int, tuple[int, list[str]]]:
+    """pid -> (parent pid, argv) for every process we can see."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = [a.decode() for a in (entry / "cmdline").read_bytes().split(b"\0") if a]
+            status = (entry / "status").read_text()
+        except OSError:
+            continue
+        ppid = int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
+        table[int(entry.name)] = (ppid, argv)
+    return table
+
+
+def _descendants(root: int) -> list[int]:
+    table, found, frontier = _processes(), [], [root]
+    while frontier:
+        parent = frontier.pop()
+        children = [pid for pid, (ppid, _) in table.items() if ppid == parent]
+        found += children
+        frontier += children
+    return found
+
+
+def _server_process(root: int, command: list[str]) -> int:
+    """The process running the image's command (PID 1 in a container): the interpreter of
+    the console script, with the command's arguments, not Buildah's helper before it."""
+    table = _processes()
+    for pid in sorted(_descendants(root)):
+        argv = table.get(pid, (0, []))[1]
+        if (len(argv) == len(command) + 1 and Path(argv[0]).name.startswith("python")
+                and Path(argv[1]).name == command[0] and argv[2:] == command[1:]):
+            return pid
+    raise AssertionError(f"no process runs {command}: {[table.get(p) for p in _descendants(root)]}")
+
+
+def _uids(pid: int) -> list[int]:
+    """Real, effective, saved and filesystem uid of a process."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return [int(u) for u in next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1:]]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return "\nState:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass

@@ -1,0 +1,160 @@
+"""Fast checks of the generated Dockerfile, .dockerignore and `make docker` (no build here:
+tests/e2e/test_container.py builds and runs the image)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.project import Project
+
+VERSIONS = ["3.11", "3.12", "3.13"]
+
+
+def _instructions(dockerfile: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) in order, continuation lines joined, comments dropped."""
+    logical, current = [], ""
+    for line in dockerfile.splitlines():
+        if not current and (not line.strip() or line.lstrip().startswith("#")):
+            continue
+        if line.lstrip().startswith("#"):
+            continue  # a comment inside a continued instruction
+        current += line.rstrip()
+        if current.endswith("\\"):
+            current = current[:-1] + " "
+            continue
+        logical.append(current.strip())
+        current = ""
+    return [(text.split(None, 1)[0].upper(), text.split(None, 1)[1] if " " in text else "")
+            for text in logical]
+
+
+def _stages(dockerfile: str) -> list[list[tuple[str, str]]]:
+    stages: list[list[tuple[str, str]]] = []
+    for instruction in _instructions(dockerfile):
+        if instruction[0] == "FROM":
+            stages.append([])
+        if stages:
+            stages[-1].append(instruction)
+    return stages
+
+
+def _hadolint() -> str:
+    found = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    assert Path(found).exists(), "hadolint is a dev dependency: run `make install`"
+    return found
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_dockerfile_renders_for_each_python(bake, version: str) -> None:
+    project = bake(python_version=version)
+    dockerfile = project.read("Dockerfile")
+    package = project.answers["package_name"]
+    instructions = _instructions(dockerfile)
+
+    # BASE_IMAGE defaults to a stage that is the official slim image: a FROM line that
+    # Dependabot's Docker updates can read (they do not read ARG values).
+    assert instructions[0] == ("ARG", "BASE_IMAGE=python-slim")
+    stages = _stages(dockerfile)
+    assert len(stages) == 3, "the base, a build stage and a runtime stage"
+    base, build, runtime = stages
+    assert base == [("FROM", f"python:{version}-slim-trixie AS python-slim"), ("HEALTHCHECK", "NONE")]
+    assert build[0] == ("FROM", "${BASE_IMAGE} AS build")
+    assert runtime[0] == ("FROM", "${BASE_IMAGE} AS runtime")
+    build_runs = " ".join(args for name, args in build if name == "RUN")
+    assert "uv sync --frozen --no-default-groups --no-dev" in build_runs
+    assert "--no-editable" in build_runs
+
+    final = dict(runtime)  # the last of each instruction wins, as in Docker
+    user = final["USER"]
+    assert re.fullmatch(r"[1-9][0-9]*(:[1-9][0-9]*)?", user), f"USER must be numeric, not root: {user}"
+    assert final["HEALTHCHECK"].split("CMD", 1)[0].strip().startswith("--interval")
+    healthcheck = json.loads(final["HEALTHCHECK"].split("CMD", 1)[1])
+    assert healthcheck[0] == "python" and "/readyz" in healthcheck[-1], "no curl in slim images"
+    command = json.loads(final["CMD"])  # exec form: a JSON array, no shell in between
+    assert command[:3] == ["bentoml", "serve", f"{package}.service:ModelService"]
+    assert int(command[command.index("--timeout-graceful-shutdown") + 1]) < 10
+    copied = [args for name, args in runtime if name == "COPY"]
+    assert any(args.startswith("--from=build /app/.venv") for args in copied)
+    assert "models/model.joblib /app/models/model.joblib" in copied
+    labels = " ".join(args for name, args in runtime if name == "LABEL")
+    for key in ["title", "description", "version", "revision", "created", "licenses", "authors"]:
+        assert f"org.opencontainers.image.{key}=" in labels, key
+
+
+def test_dockerignore_keeps_the_context_to_what_the_image_needs(bake) -> None:
+    project = bake()
+    patterns = [line.strip() for line in project.read(".dockerignore").splitlines()
+                if line.strip() and not line.startswith("#")]
+    assert patterns[0] == "*", "an allow-list: everything else (data, .dvc, .git, tests) stays out"
+    allowed = {p[1:].rstrip("/") for p in patterns if p.startswith("!")}
+    assert allowed == {"pyproject.toml", "uv.lock", ".python-version", "README.md", "src",
+                       "models/model.joblib"}
+    sources = [args.split()[:-1] for name, args in _instructions(project.read("Dockerfile"))
+               if name == "COPY" and not args.startswith("--from")]
+    for source in (s for group in sources for s in group):
+        assert source.rstrip("/") in allowed, f"COPY {source} is not in the build context"
+
+
+@pytest.mark.parametrize("answers", [{}, {"python_version": "3.13", "license": "Proprietary",
+                                          "description": 'Say "hi" for $5'}])
+def test_dockerfile_passes_hadolint_with_healthcheck_required(bake, answers: dict[str, str]) -> None:
+    project = bake(**answers)
+    # The project's .hadolint.yaml makes every finding fail and DL3057 (no HEALTHCHECK, off
+    # in hadolint by default) an error; the flags say it again, whatever the file says.
+    strict = [_hadolint(), "--error", "DL3057", "--failure-threshold", "style",
+              "--disable-ignore-pragma", "--format", "json"]
+    result = subprocess.run([*strict, "Dockerfile"], cwd=project.path, capture_output=True,
+                            text=True, check=False)
+    assert result.returncode == 0 and json.loads(result.stdout or "[]") == [], result.stdout + result.stderr
+    with_config = subprocess.run([_hadolint(), "Dockerfile"], cwd=project.path, capture_output=True,
+                                 text=True, check=False)
+    assert with_config.returncode == 0, with_config.stdout + with_config.stderr
+
+    # The check is live: the same Dockerfile without its HEALTHCHECK fails, with the flags
+    # and with the project's configuration alone.
+    lines = project.read("Dockerfile").splitlines(keepends=True)
+    start = next(i for i, line in enumerate(lines) if line.startswith("HEALTHCHECK --"))
+    without = lines[:start] + lines[start + 2:]
+    (project.path / "Dockerfile.nohealthcheck").write_text("".join(without))
+    for command in (strict, [_hadolint()]):
+        broken = subprocess.run([*command, "Dockerfile.nohealthcheck"], cwd=project.path,
+                                capture_output=True, text=True, check=False)
+        assert broken.returncode != 0 and "DL3057" in broken.stdout, broken.stdout + broken.stderr
+
+
+def _make_docker_dry_run(project: Project, engine: str, *args: str) -> str:
+    dry = project.run("make", "--dry-run", "docker", f"CONTAINER_ENGINE={engine}", *args).stdout
+    command = " ".join(dry.replace("\\\n", " ").split())
+    return command[command.index(f"{engine} build"):]
+
+
+def test_make_docker_builds_the_image_with_labels(bake) -> None:
+    project: Project = bake(project_name="Fraud Detector", python_version="3.12")
+    (project.path / "models").mkdir(exist_ok=True)
+    (project.path / "models" / "model.joblib").write_bytes(b"")
+    (project.path / "uv.lock").write_text("")
+    for engine, extra in [("docker", ""), ("podman", "--format docker")]:
+        command = _make_docker_dry_run(project, engine, "BASE_IMAGE=localhost/base:1")
+        assert command.startswith(f"{engine} build {extra}".strip()), command
+        assert "--build-arg BASE_IMAGE=localhost/base:1" in command
+        default = _make_docker_dry_run(project, engine)
+        assert "--build-arg BASE_IMAGE=python:3.12-slim-trixie " in default, default
+        for arg in ["VERSION", "REVISION", "CREATED"]:
+            assert f"--build-arg {arg}=" in command, arg
+        assert command.endswith("--tag fraud-detector:latest ."), command
+    help_text = project.run("make", "help").stdout
+    assert "make docker" in help_text
+
+
+def test_make_docker_needs_the_model(bake) -> None:
+    project = bake()
+    result = project.run("make", "docker", "CONTAINER_ENGINE=true", check=False)
+    assert result.returncode == 2
+    assert "make pipeline" in result.stderr and "dvc pull" in result.stderr
