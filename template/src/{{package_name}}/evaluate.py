@@ -20,7 +20,7 @@ from sklearn import metrics
 
 from .predict import load_model, predict_frame
 from .schema import TARGET, read_table
-from .settings import run_cli
+from .settings import UserError, run_cli
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +30,8 @@ def evaluate(bundle: dict[str, Any], test: pd.DataFrame, train_target: pd.Series
     actual = test[TARGET.name]
     predicted = predict_frame(bundle, test)
     if bundle["task"] == "classification":
+        if actual.nunique() < 2:
+            raise UserError("the test split has only one class: ROC AUC is undefined")
         positive = f"probability_{bundle['classes'][-1]}"
         majority = train_target.mode().iloc[0]
         return {

@@ -40,7 +40,10 @@ def load_model(path: Path | None = None) -> dict[str, Any]:
         raise UserError(
             f"no model at {path}: run `make pipeline` (or `dvc pull`) first, or set MODEL_PATH"
         )
-    bundle = joblib.load(path)
+    try:
+        bundle = joblib.load(path)
+    except Exception:  # a file of anything else fails in many ways
+        raise UserError(f"{path} is not a model written by the train stage") from None
     if not isinstance(bundle, dict) or "pipeline" not in bundle:
         raise UserError(f"{path} is not a model written by the train stage")
     return bundle

@@ -3,6 +3,8 @@
 Reads ``data/raw/customers.csv`` and the ``prepare`` section of ``params.yaml``; writes
 ``data/prepared/train.csv`` (older snapshots) and ``data/prepared/test.csv`` (the newest
 ``test_size`` share), so the model is always evaluated on data from after its training data.
+Training stops ``gap_days`` before the test period: the target looks 90 days ahead, so the
+labels of later training rows would only have been known during the test period.
 Bad raw data stops the stage with a message naming each column and how many rows fail.
 """
 
@@ -15,20 +17,34 @@ from pathlib import Path
 import pandas as pd
 
 from .schema import TIMESTAMP, read_table, validate
-from .settings import UserError, load_params, run_cli
+from .settings import UserError, load_params, param, run_cli
 
 log = logging.getLogger(__name__)
 
 
-def split_by_time(frame: pd.DataFrame, test_size: float) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Oldest rows for training, the newest ``test_size`` share for testing."""
+def split_by_time(
+    frame: pd.DataFrame, test_size: float, gap_days: float = 0
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The newest ``test_size`` share for testing; training ends ``gap_days`` before it.
+
+    The cut is a point in time, so snapshots with the same timestamp stay on one side.
+    """
     if not 0 < test_size < 1:
         raise UserError(f"prepare.test_size must be between 0 and 1, got {test_size}")
+    if gap_days < 0:
+        raise UserError(f"prepare.gap_days must be 0 or more, got {gap_days}")
     ordered = frame.sort_values(TIMESTAMP.name, kind="stable").reset_index(drop=True)
-    cut = round(len(ordered) * (1 - test_size))
-    if cut == 0 or cut == len(ordered):
-        raise UserError(f"{len(ordered)} rows are too few to split with test_size={test_size}")
-    return ordered.iloc[:cut], ordered.iloc[cut:]
+    cut_time = ordered[TIMESTAMP.name].iloc[
+        min(round(len(ordered) * (1 - test_size)), len(ordered) - 1)
+    ]
+    train = ordered[ordered[TIMESTAMP.name] < cut_time - pd.Timedelta(days=gap_days)]
+    test = ordered[ordered[TIMESTAMP.name] >= cut_time]
+    if train.empty or test.empty:
+        raise UserError(
+            f"{len(ordered)} rows are too few to split with test_size={test_size}, "
+            f"gap_days={gap_days}"
+        )
+    return train, test
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -43,7 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     frame = frame.drop_duplicates()
     if len(frame) < before:
         log.warning("dropped %d duplicate rows", before - len(frame))
-    train, test = split_by_time(frame, float(params["test_size"]))
+    test_size = param(params, "test_size", float, "prepare")
+    train, test = split_by_time(frame, test_size, param(params, "gap_days", float, "prepare"))
 
     args.output_dir.mkdir(parents=True, exist_ok=True)
     # ISO timestamps in UTC: what the next stages (and a human) read back unambiguously.
@@ -53,10 +70,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         split.to_csv(args.output_dir / f"{name}.csv", index=False)
     log.info(
-        "train: %d rows, test: %d rows (newest %.0f%%)",
+        "train: %d rows, test: %d rows (newest %.0f%%), %d rows left out in the gap",
         len(train),
         len(test),
-        100 * float(params["test_size"]),
+        100 * test_size,
+        len(frame) - len(train) - len(test),
     )
     return 0
 

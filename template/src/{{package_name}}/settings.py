@@ -52,6 +52,19 @@ def load_params(section: str | None = None, path: Path = PARAMS_FILE) -> dict[st
     return params[section]
 
 
+def param(section: dict[str, Any], name: str, kind: Callable[[Any], Any], where: str) -> Any:
+    """One value of a params.yaml section, converted, or a UserError naming it."""
+    if name not in section:
+        raise UserError(f"params.yaml: '{where}.{name}' is missing")
+    try:
+        return kind(section[name])
+    except (TypeError, ValueError):
+        expected = getattr(kind, "__name__", "valid")
+        raise UserError(
+            f"params.yaml: '{where}.{name}' is {section[name]!r}, not a {expected}"
+        ) from None
+
+
 def run_cli(main: Callable[[list[str] | None], int | None]) -> None:
     """Run a command-line entry point: user mistakes exit 2 with one clear line."""
     configure_logging()
