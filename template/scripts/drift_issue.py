@@ -1,0 +1,126 @@
+"""Turn the drift report into one GitHub issue: open it on drift, or comment on the open one.
+
+Reads ``reports/drift.json`` (written by ``make monitor``). ``--verdict`` prints
+``drift=true`` or ``drift=false`` for the workflow's step outputs, and fails when the report is
+missing (the monitor crashed instead of deciding). Without it, on drift, the GitHub CLI
+(``gh``, on every GitHub runner, authenticated by GH_TOKEN) finds the open issue labelled
+``drift`` and comments on it, or opens one. Outside GitHub Actions, or with DRY_RUN=1, it only
+prints the issue it would open. Standard library only: it runs with any python3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+LABEL = "drift"
+TITLE = "Data drift detected"
+
+
+def load(report: Path) -> dict[str, Any]:
+    if not report.is_file():
+        raise SystemExit(f"error: {report} not found: the monitor stopped before a verdict")
+    return json.loads(report.read_text())
+
+
+def issue_body(summary: dict[str, Any]) -> str:
+    """The issue (or comment) text: what drifted, how much, and where the report is."""
+    drifted = summary["drifted_columns"]
+    columns = summary.get("columns", {})
+    lines = [
+        f"`make monitor` found **{100 * summary['drifted_share']:.0f}%** of the input columns "
+        f"drifted (threshold {100 * summary['threshold']:.0f}%, `monitor.drift_share` in "
+        f"params.yaml), comparing {summary.get('current_rows', '?')} current rows with "
+        f"{summary.get('reference_rows', '?')} training rows.",
+        "",
+        "| column | test | score | threshold |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name in drifted:
+        column = columns.get(name, {})
+        score, threshold = column.get("score"), column.get("threshold")
+        lines.append(
+            f"| `{name}` | {column.get('method', '?')} | "
+            f"{'?' if score is None else f'{score:.4g}'} | "
+            f"{'?' if threshold is None else f'{threshold:.4g}'} |"
+        )
+    run_url = os.environ.get("RUN_URL")
+    lines += [
+        "",
+        f"The HTML report is the `drift-report` artifact of [this run]({run_url})."
+        if run_url
+        else "The HTML report: `reports/drift.html` (`make monitor`).",
+        "",
+        "Next: check whether the data changed or broke upstream; with new labelled data, "
+        "retrain (the Retrain workflow opens a pull request with the new metrics).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def gh(*args: str, stdin: str | None = None) -> str:
+    try:
+        result = subprocess.run(
+            ["gh", *args], input=stdin, capture_output=True, text=True, check=True
+        )
+    except subprocess.CalledProcessError as error:
+        raise SystemExit(f"error: gh {' '.join(args)} failed:\n{error.stderr}") from error
+    return result.stdout.strip()
+
+
+def open_or_comment(body: str) -> str:
+    """Comment on the open drift issue if there is one, else open it; return what was done."""
+    found = json.loads(
+        gh("issue", "list", "--state", "open", "--label", LABEL, "--json", "number", "--limit", "1")
+        or "[]"
+    )
+    if found:
+        number = str(found[0]["number"])
+        gh("issue", "comment", number, "--body-file", "-", stdin=f"Still drifting.\n\n{body}")
+        return f"commented on the open drift issue #{number}"
+    gh(
+        "label",
+        "create",
+        LABEL,
+        "--color",
+        "D93F0B",
+        "--force",
+        "--description",
+        "Data drift found by the monitor workflow",
+    )
+    url = gh("issue", "create", "--title", TITLE, "--label", LABEL, "--body-file", "-", stdin=body)
+    return f"opened {url}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("report", type=Path, nargs="?", default=Path("reports/drift.json"))
+    parser.add_argument("--verdict", action="store_true", help="print drift=true|false only")
+    args = parser.parse_args(argv)
+
+    summary = load(args.report)
+    drift = bool(summary["drift_detected"])
+    if args.verdict:
+        sys.stdout.write(f"drift={'true' if drift else 'false'}\n")
+        return 0
+    if not drift:
+        sys.stdout.write("no drift: no issue to open\n")
+        return 0
+
+    body = issue_body(summary)
+    if os.environ.get("DRY_RUN") == "1" or os.environ.get("GITHUB_ACTIONS") != "true":
+        sys.stdout.write(
+            "DRY RUN (outside GitHub Actions, or DRY_RUN=1): on GitHub this opens the issue "
+            f"below, labelled '{LABEL}', or comments on the open one.\n\n# {TITLE}\n\n{body}"
+        )
+        return 0
+    sys.stdout.write(open_or_comment(body) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

