@@ -195,6 +195,30 @@ def test_monitor_workflow_flags_the_drifted_batch_and_opens_one_issue(
             assert made[0]["args"][2] == "7"
 
 
+def test_monitor_without_drift_stays_green_and_quiet(
+    pushed: tuple[Project, Path], tmp_path: Path
+) -> None:
+    """Run by hand on a batch like the training data: no issue, no retraining."""
+    project, origin = pushed
+    bin_dir, log = _fake_gh(tmp_path)
+    runner = LocalRunner(
+        origin,
+        tmp_path / "run",
+        base_env=_base_env(bin_dir, FAKE_GH_LOG=str(log)),
+        github=_github(origin, "refs/heads/main", "workflow_dispatch"),
+        inputs={"current": "data/raw/customers.csv"},
+    )
+    results = runner.run(project.path / ".github" / "workflows" / "monitor.yml")
+    assert {job: r.result for job, r in results.items()} == {
+        "drift": "success",
+        "issue": "skipped",
+        "retrain": "skipped",
+    }
+    assert results["drift"].outputs == {"drift": "false"}
+    assert results["drift"].step("Drift report").outcome == "success"
+    assert not _gh_calls(log)
+
+
 def test_retrain_workflow_reruns_the_pipeline_and_proposes_what_changed(
     pushed: tuple[Project, Path], tmp_path: Path
 ) -> None:
