@@ -22,10 +22,7 @@ step "Python environment (uv sync: writes uv.lock on first run)"
 "$UV" sync
 
 step "sample data (DVC-tracked)"
-for spec in "data/raw/customers.csv::--rows 5000 --seed 42" \
-            "data/current/customers.csv::--rows 1000 --seed 7 --drift 0.6 --no-target"; do
-  file="${spec%%::*}"
-  args="${spec##*::}"
+for file in $("$UV" run --no-sync python -m "${PACKAGE}.sample_data" --list); do
   if [ -f "$file" ]; then
     echo "$file: present"
   elif [ -f "$file.dvc" ]; then
@@ -35,8 +32,7 @@ for spec in "data/raw/customers.csv::--rows 5000 --seed 42" \
       exit 1
     }
   else
-    # shellcheck disable=SC2086  # args is a list of options
-    "$UV" run --no-sync python -m "${PACKAGE}.sample_data" "$file" $args
+    "$UV" run --no-sync python -m "${PACKAGE}.sample_data" "$file" --bundled
     "$UV" run --no-sync dvc add --quiet "$file"
   fi
 done

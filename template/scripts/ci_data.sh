@@ -22,9 +22,8 @@ if [ "${DVC_PULL:-false}" = true ]; then
 fi
 
 step "no DVC remote credentials here: rebuilding the bundled sample data"
-# The same files and options as `make setup` (scripts/setup.sh) uses to make the sample.
-samples=("data/raw/customers.csv::--rows 5000 --seed 42"
-         "data/current/customers.csv::--rows 1000 --seed 7 --drift 0.6 --no-target")
+# The same files, with the same options, as `make setup` writes (sample_data.BUNDLED).
+mapfile -t samples < <("$UV" run python -m "${PACKAGE}.sample_data" --list)
 
 fail() {
   echo "error: $*" >&2
@@ -34,21 +33,18 @@ fail() {
 }
 
 sample_files=()
-for spec in "${samples[@]}"; do sample_files+=("${spec%%::*}.dvc"); done
+for file in "${samples[@]}"; do sample_files+=("$file.dvc"); done
 while IFS= read -r tracked; do
   [[ " ${sample_files[*]} " == *" $tracked "* ]] || fail "$tracked is not part of the bundled sample"
 done < <(git ls-files -- '*.dvc')
 
-for spec in "${samples[@]}"; do
-  file="${spec%%::*}"
-  args="${spec##*::}"
+for file in "${samples[@]}"; do
   [ -f "$file.dvc" ] || fail "$file.dvc is not committed (run make setup, then commit the .dvc files)"
   made=false
   if [ -e "$file" ]; then
     echo "$file: present, left as it is"
   else
-    # shellcheck disable=SC2086  # args is a list of options
-    "$UV" run python -m "${PACKAGE}.sample_data" "$file" $args
+    "$UV" run python -m "${PACKAGE}.sample_data" "$file" --bundled
     made=true
   fi
   # The content hash the .dvc file records (DVC 3: the file's plain md5) against the file's.
