@@ -56,12 +56,18 @@ def mb(size: int) -> str:
 def generate_project(where: Path) -> Project:
     """A default project with python_version matching the base, its pipeline run."""
     template = where / "template"
-    for name in git(ROOT, "ls-files", "--cached", "--others", "--exclude-standard", "-z").split("\0"):
+    for name in git(ROOT, "ls-files", "--cached", "--others", "--exclude-standard", "-z").split(
+        "\0"
+    ):
         if name and (ROOT / name).is_file():
             (template / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, template / name)
-    project = bake_project(template, where / "bench-model", project_name="bench-model",
-                           python_version=containers.BASE_PYTHON)
+    project = bake_project(
+        template,
+        where / "bench-model",
+        project_name="bench-model",
+        python_version=containers.BASE_PYTHON,
+    )
     project.run("make", "setup")
     project.run("make", "pipeline")
     return project
@@ -69,9 +75,16 @@ def generate_project(where: Path) -> Project:
 
 def build_serving(project: Project, base_image: str) -> str:
     name, tag = "localhost/image-size-serving", uuid.uuid4().hex[:12]
-    project.run("make", "docker", "CONTAINER_ENGINE=podman", f"BASE_IMAGE={base_image}",
-                f"IMAGE={name}", f"IMAGE_TAG={tag}",
-                "DOCKER_BUILD_ARGS=" + " ".join(containers.build_flags()), timeout=1800)
+    project.run(
+        "make",
+        "docker",
+        "CONTAINER_ENGINE=podman",
+        f"BASE_IMAGE={base_image}",
+        f"IMAGE={name}",
+        f"IMAGE_TAG={tag}",
+        "DOCKER_BUILD_ARGS=" + " ".join(containers.build_flags()),
+        timeout=1800,
+    )
     return f"{name}:{tag}"
 
 
@@ -83,10 +96,23 @@ def build_single_stage(project: Project, base_image: str, work: Path) -> str:
     single = work / "Dockerfile.single-stage"
     single.write_text(SINGLE_STAGE.replace("PACKAGE", project.answers["package_name"]))
     ref = f"localhost/image-size-single-stage:{uuid.uuid4().hex[:12]}"
-    containers.run("podman", "build", "--format", "docker", *containers.build_flags(),
-                   "--file", str(single), "--build-arg", f"BASE_IMAGE={base_image}",
-                   "--build-arg", f"UV_VERSION={uv_version.group(1)}", "--tag", ref,
-                   str(project.path), timeout=1800)
+    containers.run(
+        "podman",
+        "build",
+        "--format",
+        "docker",
+        *containers.build_flags(),
+        "--file",
+        str(single),
+        "--build-arg",
+        f"BASE_IMAGE={base_image}",
+        "--build-arg",
+        f"UV_VERSION={uv_version.group(1)}",
+        "--tag",
+        ref,
+        str(project.path),
+        timeout=1800,
+    )
     return ref
 
 
@@ -134,10 +160,12 @@ def main(argv: list[str] | None = None) -> int:
 
     print()
     print(f"base image          {mb(base_size):>10}   {args.base_image}")
-    print(f"serving image       {mb(serving_size):>10}   (+{mb(serving_size - base_size)} over the base)")
-    print(f"single-stage image  {mb(single_size):>10}   (+{mb(single_size - base_size)} over the base)")
-    print(f"serving / single-stage: {serving_size / single_size:.2f} "
-          f"({single_size / serving_size:.1f}x smaller)")
+    for name, size in (("serving image", serving_size), ("single-stage image", single_size)):
+        print(f"{name:<20}{mb(size):>10}   (+{mb(size - base_size)} over the base)")
+    print(
+        f"serving / single-stage: {serving_size / single_size:.2f} "
+        f"({single_size / serving_size:.1f}x smaller)"
+    )
     if serving_size > args.limit_mb * 1e6:
         print(f"FAIL: the serving image is over {args.limit_mb:.0f} MB", file=sys.stderr)
         return 1

@@ -18,17 +18,19 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.project import TEMPLATE_ROOT, bake_project, tool_env  # noqa: E402
+from tests.project import (
+    TEMPLATE_ROOT,
+    bake_project,
+    free_port,
+    tool_env,
+    wait_until_ready,
+)
 
 LUA = """wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -36,37 +38,51 @@ wrk.body = [[{body}]]
 """
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def measure(project: Path, env: dict[str, str], script: Path, concurrency: int, seconds: int) -> dict:
+def measure(
+    project: Path, env: dict[str, str], script: Path, concurrency: int, seconds: int
+) -> dict:
     port = free_port()
     server = subprocess.Popen(
-        ["uv", "run", "--no-sync", "bentoml", "serve", "my_model.service:ModelService",
-         "--port", str(port), "--host", "127.0.0.1"],
-        cwd=project, env=tool_env(env), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            "uv",
+            "run",
+            "--no-sync",
+            "bentoml",
+            "serve",
+            "my_model.service:ModelService",
+            "--port",
+            str(port),
+            "--host",
+            "127.0.0.1",
+        ],
+        cwd=project,
+        env=tool_env(env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or server.poll() is not None:
-                sys.exit("benchmark: the service did not start")
-            time.sleep(0.5)
+        wait_until_ready(f"http://127.0.0.1:{port}/readyz", server)
         url = f"http://127.0.0.1:{port}/predict"
-        subprocess.run(["wrk", "-t2", "-c4", "-d2s", "-s", str(script), url],  # warm-up
-                       capture_output=True, check=True)
+        subprocess.run(
+            ["wrk", "-t2", "-c4", "-d2s", "-s", str(script), url],  # warm-up
+            capture_output=True,
+            check=True,
+        )
         out = subprocess.run(
-            ["wrk", "-t2", f"-c{concurrency}", f"-d{seconds}s", "--latency", "-s", str(script), url],
-            capture_output=True, text=True, check=True,
+            [
+                "wrk",
+                "-t2",
+                f"-c{concurrency}",
+                f"-d{seconds}s",
+                "--latency",
+                "-s",
+                str(script),
+                url,
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout
     finally:
         if server.poll() is None:
@@ -76,8 +92,12 @@ def measure(project: Path, env: dict[str, str], script: Path, concurrency: int, 
     total = int(re.search(r"(\d+) requests in", out).group(1))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     p99 = re.search(r"99%\s+([\d.]+\w+)", out)
-    return {"rps": rps, "requests": total, "non_2xx": int(non2xx.group(1)) if non2xx else 0,
-            "p99": p99.group(1) if p99 else "?"}
+    return {
+        "rps": rps,
+        "requests": total,
+        "non_2xx": int(non2xx.group(1)) if non2xx else 0,
+        "p99": p99.group(1) if p99 else "?",
+    }
 
 
 def main() -> None:
@@ -104,12 +124,17 @@ def main() -> None:
         for name, env in runs.items():
             results[name] = measure(project, env, script, args.concurrency, args.seconds)
             r = results[name]
-            print(f"{name:45s} {r['rps']:8.1f} req/s  p99 {r['p99']:>8s}  "
-                  f"non-2xx {r['non_2xx']}/{r['requests']}", flush=True)
+            print(
+                f"{name:45s} {r['rps']:8.1f} req/s  p99 {r['p99']:>8s}  "
+                f"non-2xx {r['non_2xx']}/{r['requests']}",
+                flush=True,
+            )
 
     baseline, batched = results.values()
-    print(f"ratio (adaptive batching / no batching): {batched['rps'] / baseline['rps']:.2f}x "
-          f"at {args.concurrency} concurrent clients, single-record requests")
+    print(
+        f"ratio (adaptive batching / no batching): {batched['rps'] / baseline['rps']:.2f}x "
+        f"at {args.concurrency} concurrent clients, single-record requests"
+    )
 
 
 if __name__ == "__main__":

@@ -50,8 +50,12 @@ def bake(template_repo: Path, tmp_path: Path) -> Callable[..., Project]:
 @pytest.fixture(scope="session", autouse=True)
 def _git_identity() -> Iterator[None]:
     """Commits in generated projects need an identity, whatever the machine's git config."""
-    names = {"GIT_AUTHOR_NAME": "Test", "GIT_AUTHOR_EMAIL": "test@example.com",
-             "GIT_COMMITTER_NAME": "Test", "GIT_COMMITTER_EMAIL": "test@example.com"}
+    names = {
+        "GIT_AUTHOR_NAME": "Test",
+        "GIT_AUTHOR_EMAIL": "test@example.com",
+        "GIT_COMMITTER_NAME": "Test",
+        "GIT_COMMITTER_EMAIL": "test@example.com",
+    }
     saved = {key: os.environ.get(key) for key in names}
     os.environ.update(names)
     yield
@@ -65,5 +69,3 @@ def _git_identity() -> Iterator[None]:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     # Fast rendering tests first: a broken render fails in seconds, not after the e2e runs.
     items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)
-
-

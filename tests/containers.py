@@ -22,14 +22,22 @@ BASE_IMAGE = "localhost/python-slim-standin:bookworm"
 BASE_PYTHON = "3.11"  # bookworm's python3: projects built on this base use python_version=3.11
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
 # What Debian's slim images leave out (their dpkg path-exclude list).
-_SLIM_EXCLUDES = ["usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale",
-                  "usr/share/groff", "usr/share/lintian", "usr/share/linda"]
+_SLIM_EXCLUDES = [
+    "usr/share/doc",
+    "usr/share/man",
+    "usr/share/info",
+    "usr/share/locale",
+    "usr/share/groff",
+    "usr/share/lintian",
+    "usr/share/linda",
+]
 
 
 def run(*command: str, timeout: float = 900, **kwargs: Any) -> subprocess.CompletedProcess[str]:
     """Run a command; on failure, raise with its output (the tail of it)."""
-    result = subprocess.run(list(command), capture_output=True, text=True, timeout=timeout,
-                            check=False, **kwargs)
+    result = subprocess.run(
+        list(command), capture_output=True, text=True, timeout=timeout, check=False, **kwargs
+    )
     if result.returncode != 0:
         raise AssertionError(
             f"`{' '.join(command)}` exited {result.returncode}\n"
@@ -62,8 +70,14 @@ def ensure_base_image(ref: str = BASE_IMAGE) -> str:
             return ref
         with tempfile.TemporaryDirectory(prefix="python-base-") as work:
             rootfs = Path(work) / "rootfs"
-            run("debootstrap", "--variant=minbase", "--include=python3,python3-venv,ca-certificates",
-                "bookworm", str(rootfs), timeout=900)
+            run(
+                "debootstrap",
+                "--variant=minbase",
+                "--include=python3,python3-venv,ca-certificates",
+                "bookworm",
+                str(rootfs),
+                timeout=900,
+            )
             for name in _SLIM_EXCLUDES:
                 shutil.rmtree(rootfs / name, ignore_errors=True)
             for cache in [rootfs / "var/cache/apt/archives", rootfs / "var/lib/apt/lists"]:
@@ -71,8 +85,13 @@ def ensure_base_image(ref: str = BASE_IMAGE) -> str:
                     if item.is_file():
                         item.unlink()
             tar = subprocess.Popen(["tar", "-C", str(rootfs), "-c", "."], stdout=subprocess.PIPE)
-            imported = subprocess.run(["podman", "import", "-", ref], stdin=tar.stdout,
-                                      capture_output=True, text=True, check=False)
+            imported = subprocess.run(
+                ["podman", "import", "-", ref],
+                stdin=tar.stdout,
+                capture_output=True,
+                text=True,
+                check=False,
+            )
             tar.wait()
             if imported.returncode != 0 or tar.returncode != 0:
                 raise AssertionError(f"podman import of {ref} failed:\n{imported.stderr[-4000:]}")

@@ -8,10 +8,8 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -19,11 +17,15 @@ import copier
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.project import TEMPLATE_ROOT, Project, tool_env  # noqa: E402
+from tests.project import TEMPLATE_ROOT, Project, free_port, tool_env, wait_until_ready
 
 DEMO = TEMPLATE_ROOT / "demo" / "my-model"
-IDENTITY = {"GIT_AUTHOR_NAME": "Demo", "GIT_AUTHOR_EMAIL": "demo@example.com",
-            "GIT_COMMITTER_NAME": "Demo", "GIT_COMMITTER_EMAIL": "demo@example.com"}
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "Demo",
+    "GIT_AUTHOR_EMAIL": "demo@example.com",
+    "GIT_COMMITTER_NAME": "Demo",
+    "GIT_COMMITTER_EMAIL": "demo@example.com",
+}
 
 
 def banner(text: str) -> None:
@@ -32,8 +34,15 @@ def banner(text: str) -> None:
 
 def step(project: Project, *command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     print(f"$ {' '.join(command)}", flush=True)
-    result = subprocess.run(list(command), cwd=project.path, env=tool_env(IDENTITY), text=True,
-                            check=False, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    result = subprocess.run(
+        list(command),
+        cwd=project.path,
+        env=tool_env(IDENTITY),
+        text=True,
+        check=False,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     tail = result.stdout.strip().splitlines()[-12:]
     print("\n".join(f"    {line}" for line in tail), flush=True)
     if check and result.returncode != 0:
@@ -41,32 +50,28 @@ def step(project: Project, *command: str, check: bool = True) -> subprocess.Comp
     return result
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def serve_and_predict(project: Project) -> None:
     port = free_port()
     print(f"$ make serve PORT={port}   (in the background)", flush=True)
-    server = subprocess.Popen(["make", "serve", f"PORT={port}"], cwd=project.path, env=tool_env(),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)
+    server = subprocess.Popen(
+        ["make", "serve", f"PORT={port}"],
+        cwd=project.path,
+        env=tool_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        else:
-            sys.exit("demo: the service did not become ready within 120 s")
+        try:
+            wait_until_ready(f"http://127.0.0.1:{port}/readyz", server)
+        except AssertionError as error:
+            sys.exit(f"demo: {error}")
         step(project, "make", "predict", f"PORT={port}")
         bad = httpx.post(f"http://127.0.0.1:{port}/predict", json={"records": [{"age": "old"}]})
-        print(f"    a bad request gets {bad.status_code}: "
-              f"{[e['loc'][-1] for e in bad.json()['detail']][:4]} ...")
+        print(
+            f"    a bad request gets {bad.status_code}: "
+            f"{[e['loc'][-1] for e in bad.json()['detail']][:4]} ..."
+        )
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -76,11 +81,14 @@ def serve_and_predict(project: Project) -> None:
 def main() -> None:
     warnings.filterwarnings("ignore", message="Dirty template changes")
     if DEMO.exists():
-        banner(f"reusing {DEMO.relative_to(TEMPLATE_ROOT)} (delete it, or `make clean`, to start over)")
+        banner(
+            f"reusing {DEMO.relative_to(TEMPLATE_ROOT)} (delete it, or `make clean`, to start over)"
+        )
     else:
         banner(f"copier copy --defaults . {DEMO.relative_to(TEMPLATE_ROOT)}")
-        copier.run_copy(str(TEMPLATE_ROOT), DEMO, defaults=True, vcs_ref="HEAD", quiet=True,
-                        unsafe=False)
+        copier.run_copy(
+            str(TEMPLATE_ROOT), DEMO, defaults=True, vcs_ref="HEAD", quiet=True, unsafe=False
+        )
     project = Project(DEMO, {})
 
     banner("make setup: git, uv environment, sample data under DVC, pre-commit hooks")
@@ -101,22 +109,33 @@ def main() -> None:
 
     banner("make monitor: the sample's current batch is drifted on purpose")
     drift = step(project, "make", "monitor", check=False)
-    verdict = "drift detected: non-zero exit, as a CI job would see" if drift.returncode else "no drift"
+    verdict = (
+        "drift detected: non-zero exit, as a CI job would see" if drift.returncode else "no drift"
+    )
     print(f"    {verdict}")
 
     metrics = json.loads((DEMO / "metrics" / "metrics.json").read_text())
     banner("where things are")
+    scores = json.dumps({k: round(v, 3) for k, v in metrics.items()})
+    where = DEMO.relative_to(Path.cwd()) if DEMO.is_relative_to(Path.cwd()) else DEMO
     print(f"""    project        {DEMO}
-    metrics        {DEMO / 'metrics/metrics.json'}  {json.dumps({k: round(v, 3) for k, v in metrics.items()})}
-    plots          {DEMO / 'dvc_plots/index.html'}  (open in a browser)
-    model          {DEMO / 'models/model.joblib'}  (DVC output of the train stage)
-    drift report   {DEMO / 'reports/drift.html'}  (and drift.json)
-    next           cd {DEMO.relative_to(Path.cwd()) if DEMO.is_relative_to(Path.cwd()) else DEMO} && make help""")
+    metrics        {DEMO / "metrics/metrics.json"}  {scores}
+    plots          {DEMO / "dvc_plots/index.html"}  (open in a browser)
+    model          {DEMO / "models/model.joblib"}  (DVC output of the train stage)
+    drift report   {DEMO / "reports/drift.html"}  (and drift.json)
+    next           cd {where} && make help""")
 
 
 def _has_commits() -> bool:
-    return subprocess.run(["git", "rev-parse", "--verify", "--quiet", "HEAD"], cwd=DEMO,
-                          capture_output=True, check=False).returncode == 0
+    return (
+        subprocess.run(
+            ["git", "rev-parse", "--verify", "--quiet", "HEAD"],
+            cwd=DEMO,
+            capture_output=True,
+            check=False,
+        ).returncode
+        == 0
+    )
 
 
 if __name__ == "__main__":

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import copier
+import httpx
 import yaml
 
 TEMPLATE_ROOT = Path(__file__).resolve().parents[1]
@@ -19,8 +23,10 @@ TEMPLATE_ROOT = Path(__file__).resolve().parents[1]
 def git(cwd: Path, *args: str) -> str:
     result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
     if result.returncode != 0:
-        raise AssertionError(f"`git {' '.join(args)}` exited {result.returncode}\n"
-                             f"{result.stdout[-6000:]}\n{result.stderr[-6000:]}")
+        raise AssertionError(
+            f"`git {' '.join(args)}` exited {result.returncode}\n"
+            f"{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
+        )
     return result.stdout
 
 
@@ -48,12 +54,21 @@ class Project:
         return (self.path / name).read_text()
 
     def run(
-        self, *command: str, check: bool = True, env: dict[str, str] | None = None, timeout: float = 900
+        self,
+        *command: str,
+        check: bool = True,
+        env: dict[str, str] | None = None,
+        timeout: float = 900,
     ) -> subprocess.CompletedProcess[str]:
         """Run a command in the project; on failure, show its output in the assertion."""
         result = subprocess.run(
-            list(command), cwd=self.path, env=tool_env(env), capture_output=True, text=True,
-            timeout=timeout, check=False,
+            list(command),
+            cwd=self.path,
+            env=tool_env(env),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
         if check and result.returncode != 0:
             raise AssertionError(
@@ -72,8 +87,37 @@ def bake_project(
 ) -> Project:
     """Generate with copier's API, as `copier copy --defaults` with these answers would."""
     copier.run_copy(
-        str(template), destination, data=answers, defaults=True, unsafe=False, quiet=True,
+        str(template),
+        destination,
+        data=answers,
+        defaults=True,
+        unsafe=False,
+        quiet=True,
         vcs_ref=vcs_ref,
     )
     recorded = yaml.safe_load((destination / ".copier-answers.yml").read_text())
     return Project(destination, recorded)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_ready(
+    url: str, server: subprocess.Popen, timeout: float = 120, log: Callable[[], str] = str
+) -> None:
+    """Poll ``url`` until it answers 200; fail with the server's log if it exits or times out."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if server.poll() is not None:
+            raise AssertionError(f"the server exited ({server.returncode}):\n{log()[-4000:]}")
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{url} not ready within {timeout} s:\n{log()[-4000:]}")
+        time.sleep(0.3)

@@ -31,8 +31,10 @@ def _instructions(dockerfile: str) -> list[tuple[str, str]]:
             continue
         logical.append(current.strip())
         current = ""
-    return [(text.split(None, 1)[0].upper(), text.split(None, 1)[1] if " " in text else "")
-            for text in logical]
+    return [
+        (text.split(None, 1)[0].upper(), text.split(None, 1)[1] if " " in text else "")
+        for text in logical
+    ]
 
 
 def _stages(dockerfile: str) -> list[list[tuple[str, str]]]:
@@ -64,7 +66,10 @@ def test_dockerfile_renders_for_each_python(bake, version: str) -> None:
     stages = _stages(dockerfile)
     assert len(stages) == 3, "the base, a build stage and a runtime stage"
     base, build, runtime = stages
-    assert base == [("FROM", f"python:{version}-slim-trixie AS python-slim"), ("HEALTHCHECK", "NONE")]
+    assert base == [
+        ("FROM", f"python:{version}-slim-trixie AS python-slim"),
+        ("HEALTHCHECK", "NONE"),
+    ]
     assert build[0] == ("FROM", "${BASE_IMAGE} AS build")
     assert runtime[0] == ("FROM", "${BASE_IMAGE} AS runtime")
     build_runs = " ".join(args for name, args in build if name == "RUN")
@@ -73,7 +78,9 @@ def test_dockerfile_renders_for_each_python(bake, version: str) -> None:
 
     final = dict(runtime)  # the last of each instruction wins, as in Docker
     user = final["USER"]
-    assert re.fullmatch(r"[1-9][0-9]*(:[1-9][0-9]*)?", user), f"USER must be numeric, not root: {user}"
+    assert re.fullmatch(r"[1-9][0-9]*(:[1-9][0-9]*)?", user), (
+        f"USER must be numeric, not root: {user}"
+    )
     assert final["HEALTHCHECK"].split("CMD", 1)[0].strip().startswith("--interval")
     healthcheck = json.loads(final["HEALTHCHECK"].split("CMD", 1)[1])
     assert healthcheck[0] == "python" and "/readyz" in healthcheck[-1], "no curl in slim images"
@@ -90,49 +97,82 @@ def test_dockerfile_renders_for_each_python(bake, version: str) -> None:
 
 def test_dockerignore_keeps_the_context_to_what_the_image_needs(bake) -> None:
     project = bake()
-    patterns = [line.strip() for line in project.read(".dockerignore").splitlines()
-                if line.strip() and not line.startswith("#")]
+    patterns = [
+        line.strip()
+        for line in project.read(".dockerignore").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     assert patterns[0] == "*", "an allow-list: everything else (data, .dvc, .git, tests) stays out"
     allowed = {p[1:].rstrip("/") for p in patterns if p.startswith("!")}
-    assert allowed == {"pyproject.toml", "uv.lock", ".python-version", "README.md", "src",
-                       "models/model.joblib"}
-    sources = [args.split()[:-1] for name, args in _instructions(project.read("Dockerfile"))
-               if name == "COPY" and not args.startswith("--from")]
+    assert allowed == {
+        "pyproject.toml",
+        "uv.lock",
+        ".python-version",
+        "README.md",
+        "src",
+        "models/model.joblib",
+    }
+    sources = [
+        args.split()[:-1]
+        for name, args in _instructions(project.read("Dockerfile"))
+        if name == "COPY" and not args.startswith("--from")
+    ]
     for source in (s for group in sources for s in group):
         assert source.rstrip("/") in allowed, f"COPY {source} is not in the build context"
 
 
-@pytest.mark.parametrize("answers", [{}, {"python_version": "3.13", "license": "Proprietary",
-                                          "description": 'Say "hi" for $5'}])
-def test_dockerfile_passes_hadolint_with_healthcheck_required(bake, answers: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    "answers",
+    [{}, {"python_version": "3.13", "license": "Proprietary", "description": 'Say "hi" for $5'}],
+)
+def test_dockerfile_passes_hadolint_with_healthcheck_required(
+    bake, answers: dict[str, str]
+) -> None:
     project = bake(**answers)
     # The project's .hadolint.yaml makes every finding fail and DL3057 (no HEALTHCHECK, off
     # in hadolint by default) an error; the flags say it again, whatever the file says.
-    strict = [_hadolint(), "--error", "DL3057", "--failure-threshold", "style",
-              "--disable-ignore-pragma", "--format", "json"]
-    result = subprocess.run([*strict, "Dockerfile"], cwd=project.path, capture_output=True,
-                            text=True, check=False)
-    assert result.returncode == 0 and json.loads(result.stdout or "[]") == [], result.stdout + result.stderr
-    with_config = subprocess.run([_hadolint(), "Dockerfile"], cwd=project.path, capture_output=True,
-                                 text=True, check=False)
+    strict = [
+        _hadolint(),
+        "--error",
+        "DL3057",
+        "--failure-threshold",
+        "style",
+        "--disable-ignore-pragma",
+        "--format",
+        "json",
+    ]
+    result = subprocess.run(
+        [*strict, "Dockerfile"], cwd=project.path, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0 and json.loads(result.stdout or "[]") == [], (
+        result.stdout + result.stderr
+    )
+    with_config = subprocess.run(
+        [_hadolint(), "Dockerfile"], cwd=project.path, capture_output=True, text=True, check=False
+    )
     assert with_config.returncode == 0, with_config.stdout + with_config.stderr
 
     # The check is live: the same Dockerfile without its HEALTHCHECK fails, with the flags
     # and with the project's configuration alone.
     lines = project.read("Dockerfile").splitlines(keepends=True)
     start = next(i for i, line in enumerate(lines) if line.startswith("HEALTHCHECK --"))
-    without = lines[:start] + lines[start + 2:]
+    without = lines[:start] + lines[start + 2 :]
     (project.path / "Dockerfile.nohealthcheck").write_text("".join(without))
     for command in (strict, [_hadolint()]):
-        broken = subprocess.run([*command, "Dockerfile.nohealthcheck"], cwd=project.path,
-                                capture_output=True, text=True, check=False)
+        broken = subprocess.run(
+            [*command, "Dockerfile.nohealthcheck"],
+            cwd=project.path,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         assert broken.returncode != 0 and "DL3057" in broken.stdout, broken.stdout + broken.stderr
 
 
 def _make_docker_dry_run(project: Project, engine: str, *args: str) -> str:
     dry = project.run("make", "--dry-run", "docker", f"CONTAINER_ENGINE={engine}", *args).stdout
     command = " ".join(dry.replace("\\\n", " ").split())
-    return command[command.index(f"{engine} build"):]
+    return command[command.index(f"{engine} build") :]
 
 
 def test_make_docker_builds_the_image_with_labels(bake) -> None:

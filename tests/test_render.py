@@ -18,14 +18,31 @@ MINIMAL: dict[str, str] = {}
 COMBINATIONS = [
     pytest.param(MINIMAL, id="defaults"),
     pytest.param({"model": "gradient_boosting"}, id="classification-gradient-boosting"),
-    pytest.param({"model": "logistic_regression", "license": "Apache-2.0"}, id="classification-logistic"),
+    pytest.param(
+        {"model": "logistic_regression", "license": "Apache-2.0"}, id="classification-logistic"
+    ),
     pytest.param({"task": "regression"}, id="regression-random-forest"),
-    pytest.param({"task": "regression", "model": "gradient_boosting", "python_version": "3.12"}, id="regression-gradient-boosting"),
-    pytest.param({"task": "regression", "model": "ridge", "python_version": "3.13", "license": "BSD-3-Clause"}, id="regression-ridge"),
+    pytest.param(
+        {"task": "regression", "model": "gradient_boosting", "python_version": "3.12"},
+        id="regression-gradient-boosting",
+    ),
+    pytest.param(
+        {
+            "task": "regression",
+            "model": "ridge",
+            "python_version": "3.13",
+            "license": "BSD-3-Clause",
+        },
+        id="regression-ridge",
+    ),
     pytest.param({"dvc_remote": "s3", "license": "Proprietary"}, id="s3-remote"),
     pytest.param({"dvc_remote": "gs"}, id="gcs-remote"),
-    pytest.param({"dvc_remote": "azure", "dvc_remote_url": "azure://models/churn"}, id="azure-remote"),
-    pytest.param({"project_name": "Fraud Detector 2", "description": "Finds fraud"}, id="name-with-spaces"),
+    pytest.param(
+        {"dvc_remote": "azure", "dvc_remote_url": "azure://models/churn"}, id="azure-remote"
+    ),
+    pytest.param(
+        {"project_name": "Fraud Detector 2", "description": "Finds fraud"}, id="name-with-spaces"
+    ),
 ]
 
 
@@ -39,17 +56,31 @@ def test_project_renders_well_formed(bake, answers: dict[str, str]) -> None:
     package = project.answers["package_name"]
     task = project.answers["task"]
 
-    for name in ["pyproject.toml", "dvc.yaml", "params.yaml", "Makefile", "README.md",
-                 ".pre-commit-config.yaml", ".dvc/config", "examples/request.json",
-                 f"src/{package}/features.py", f"src/{package}/train.py", f"src/{package}/service.py",
-                 f"src/{package}/monitor.py", "tests/test_service.py", ".copier-answers.yml"]:
+    for name in [
+        "pyproject.toml",
+        "dvc.yaml",
+        "params.yaml",
+        "Makefile",
+        "README.md",
+        ".pre-commit-config.yaml",
+        ".dvc/config",
+        "examples/request.json",
+        f"src/{package}/features.py",
+        f"src/{package}/train.py",
+        f"src/{package}/service.py",
+        f"src/{package}/monitor.py",
+        "tests/test_service.py",
+        ".copier-answers.yml",
+    ]:
         assert project.has_file(name), name
     assert project.has_file("LICENSE") == (project.answers["license"] != "Proprietary")
 
     for path in _text_files(project):
         text = path.read_text()
         # GitHub's own ${{ ... }} expressions (the workflows) are not Jinja.
-        assert "{{" not in text.replace("${{", "") and "{%" not in text, f"unrendered Jinja in {path.name}"
+        assert "{{" not in text.replace("${{", "") and "{%" not in text, (
+            f"unrendered Jinja in {path.name}"
+        )
         if path.suffix in {".yml", ".yaml"}:
             yaml.safe_load(text)
         elif path.suffix == ".toml":
@@ -61,7 +92,9 @@ def test_project_renders_well_formed(bake, answers: dict[str, str]) -> None:
 
     params = yaml.safe_load(project.read("params.yaml"))
     assert params["train"]["model"] == project.answers["model"]
-    assert params["train"][project.answers["model"]] is not None, "the chosen model has hyperparameters"
+    assert params["train"][project.answers["model"]] is not None, (
+        "the chosen model has hyperparameters"
+    )
     schema = project.read(f"src/{package}/schema.py")
     assert ("churned" in schema) == (task == "classification")
     pyproject = tomllib.loads(project.read("pyproject.toml"))
@@ -74,7 +107,9 @@ def test_project_renders_well_formed(bake, answers: dict[str, str]) -> None:
         assert "-dvc-storage" in dvc_config
     else:
         assert project.answers["dvc_remote_url"] in dvc_config
-        assert f"dvc[{project.answers['dvc_remote']}]" in " ".join(pyproject["dependency-groups"]["pipeline"])
+        assert f"dvc[{project.answers['dvc_remote']}]" in " ".join(
+            pyproject["dependency-groups"]["pipeline"]
+        )
 
 
 @pytest.mark.parametrize("answers", COMBINATIONS)
@@ -82,8 +117,13 @@ def test_generated_code_passes_its_own_linter(bake, answers: dict[str, str]) -> 
     # The longest package name allowed: imports that fit for `my_model` may not fit for it.
     project = bake(**{"project_name": "customer-lifetime-value-forecaster-2026a", **answers})
     for command in (["check", "--no-cache", "."], ["format", "--no-cache", "--check", "."]):
-        result = subprocess.run([sys.executable, "-m", "ruff", *command], cwd=project.path,
-                                capture_output=True, text=True, check=False)
+        result = subprocess.run(
+            [sys.executable, "-m", "ruff", *command],
+            cwd=project.path,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -104,3 +144,17 @@ def test_generated_code_passes_its_own_linter(bake, answers: dict[str, str]) -> 
 def test_invalid_answers_are_rejected(bake, answers: dict[str, str], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         bake(**answers)
+
+
+def test_template_code_is_lint_clean() -> None:
+    # The template's own tests, harness and benchmarks (the generated code is checked above).
+    root = Path(__file__).resolve().parents[1]
+    for command in (["check", "--no-cache", "."], ["format", "--no-cache", "--check", "."]):
+        result = subprocess.run(
+            [sys.executable, "-m", "ruff", *command],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, result.stdout + result.stderr

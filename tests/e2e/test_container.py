@@ -30,7 +30,7 @@ import httpx
 import pytest
 
 from tests import containers
-from tests.project import TEMPLATE_ROOT, Project, bake_project, git
+from tests.project import TEMPLATE_ROOT, Project, bake_project, free_port, git, wait_until_ready
 
 pytestmark = pytest.mark.e2e
 
@@ -52,8 +52,10 @@ class Image:
 def _require_container_tools() -> None:
     missing = containers.missing_tools()
     if missing:
-        reason = (f"the container tests need {', '.join(missing)} "
-                  "(.ci/deps.d/podman.sh installs them as root)")
+        reason = (
+            f"the container tests need {', '.join(missing)} "
+            "(.ci/deps.d/podman.sh installs them as root)"
+        )
         if os.environ.get("CI") == "true":
             pytest.fail(f"{reason}; CI must run them")
         pytest.skip(reason)
@@ -64,8 +66,12 @@ def image(template_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     """A generated project, its pipeline run, and its serving image built by `make docker`."""
     _require_container_tools()
     containers.ensure_base_image()
-    project = bake_project(template_repo, tmp_path_factory.mktemp("container") / "churn-service",
-                           project_name="churn-service", python_version=containers.BASE_PYTHON)
+    project = bake_project(
+        template_repo,
+        tmp_path_factory.mktemp("container") / "churn-service",
+        project_name="churn-service",
+        python_version=containers.BASE_PYTHON,
+    )
     project.run("make", "setup")
     project.run("make", "pipeline")
     git(project.path, "add", "--all")
@@ -73,9 +79,16 @@ def image(template_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
     name, tag = "localhost/churn-service-e2e", uuid.uuid4().hex[:12]
     ref = f"{name}:{tag}"
-    project.run("make", "docker", "CONTAINER_ENGINE=podman", f"BASE_IMAGE={containers.BASE_IMAGE}",
-                f"IMAGE={name}", f"IMAGE_TAG={tag}",
-                "DOCKER_BUILD_ARGS=" + " ".join(containers.build_flags()), timeout=1200)
+    project.run(
+        "make",
+        "docker",
+        "CONTAINER_ENGINE=podman",
+        f"BASE_IMAGE={containers.BASE_IMAGE}",
+        f"IMAGE={name}",
+        f"IMAGE_TAG={tag}",
+        "DOCKER_BUILD_ARGS=" + " ".join(containers.build_flags()),
+        timeout=1200,
+    )
     try:
         yield Image(project, ref, containers.image_config(ref))
     finally:
@@ -90,7 +103,9 @@ def test_image_configuration(image: Image) -> None:
     assert uid.isdigit() and int(uid) != 0, f"USER must be a numeric non-root id, not {user!r}"
     assert not gid or (gid.isdigit() and int(gid) != 0), user
 
-    assert image.command[:3] == ["bentoml", "serve", f"{package}.service:ModelService"], image.command
+    assert image.command[:3] == ["bentoml", "serve", f"{package}.service:ModelService"], (
+        image.command
+    )
     grace = image.command[image.command.index("--timeout-graceful-shutdown") + 1]
     assert int(grace) < STOP_GRACE_S, "the drain must end before the orchestrator's SIGKILL"
     assert config.get("StopSignal", "SIGTERM") == "SIGTERM"
@@ -106,7 +121,10 @@ def test_image_configuration(image: Image) -> None:
     labels = config["Labels"]
     assert labels["org.opencontainers.image.title"] == "churn-service"
     assert labels["org.opencontainers.image.version"] == "0.1.0"
-    assert labels["org.opencontainers.image.revision"] == git(image.project.path, "rev-parse", "HEAD").strip()
+    assert (
+        labels["org.opencontainers.image.revision"]
+        == git(image.project.path, "rev-parse", "HEAD").strip()
+    )
     assert labels["org.opencontainers.image.created"].startswith("20")
     assert labels["org.opencontainers.image.licenses"] == "MIT"
 
@@ -134,15 +152,21 @@ print(json.dumps({{
     assert found["uid"] == SERVICE_UID
     present = found["present"]
     assert all(present[m] for m in ["bentoml", "sklearn", "pandas", package]), present
-    unwanted = [m for m in ["dvc", "evidently", "pytest", "ruff", "pre_commit", "pyarrow", "uv"] if present[m]]
+    unwanted = [
+        m
+        for m in ["dvc", "evidently", "pytest", "ruff", "pre_commit", "pyarrow", "uv"]
+        if present[m]
+    ]
     assert not unwanted, f"not serving dependencies, yet in the image: {unwanted}"
-    assert found["package_at"].startswith("/app/.venv/"), "the package is installed, not a source tree"
+    assert found["package_at"].startswith("/app/.venv/"), (
+        "the package is installed, not a source tree"
+    )
     assert found["app"] == [".venv", "models"], found["app"]
     assert found["model"] and not found["compilers"] and not found["venv_writable"], found
 
 
 def test_container_serves_as_non_root_and_stops_within_grace(image: Image, tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     healthcheck = image.config["Healthcheck"]["Test"][1:]
     log_path = tmp_path / "server.log"
@@ -151,25 +175,45 @@ def test_container_serves_as_non_root_and_stops_within_grace(image: Image, tmp_p
         since = time.time() - 1
         # Exactly what the image starts, as the image's user; only the port is moved.
         server = subprocess.Popen(
-            ["buildah", "run", "--isolation", "chroot", "--network", "host",
-             "--env", f"BENTOML_PORT={port}", ctr, "--", *image.command],
-            stdout=log, stderr=subprocess.STDOUT,
+            [
+                "buildah",
+                "run",
+                "--isolation",
+                "chroot",
+                "--network",
+                "host",
+                "--env",
+                f"BENTOML_PORT={port}",
+                ctr,
+                "--",
+                *image.command,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         started: list[int] = []
         try:
             _wait_ready(server, f"{base}/readyz", log_path)
             started = _descendants(server.pid)
             check = _in_container(ctr, port, *healthcheck)
-            assert check.returncode == 0, f"the image's HEALTHCHECK fails on a ready service: {check.stderr}"
+            assert check.returncode == 0, (
+                f"the image's HEALTHCHECK fails on a ready service: {check.stderr}"
+            )
 
             request = json.loads(image.project.read("examples/request.json"))
             answer = httpx.post(f"{base}/predict", json=request, timeout=30)
             assert answer.status_code == 200, answer.text
             predictions = answer.json()
-            assert [p["customer_id"] for p in predictions] == [r["customer_id"] for r in request["records"]]
+            assert [p["customer_id"] for p in predictions] == [
+                r["customer_id"] for r in request["records"]
+            ]
             assert all(p["prediction"] in (0, 1) for p in predictions)
-            malformed = httpx.post(f"{base}/predict", content=b'{"records": [', timeout=30,
-                                   headers={"Content-Type": "application/json"})
+            malformed = httpx.post(
+                f"{base}/predict",
+                content=b'{"records": [',
+                timeout=30,
+                headers={"Content-Type": "application/json"},
+            )
             assert 400 <= malformed.status_code < 500, (malformed.status_code, malformed.text)
 
             main = _server_process(server.pid, image.command)
@@ -181,15 +225,19 @@ def test_container_serves_as_non_root_and_stops_within_grace(image: Image, tmp_p
             # longer than its graceful-shutdown timeout, inside the orchestrator's grace.
             body = json.dumps(request).encode()
             slow = socket.create_connection(("127.0.0.1", port))
-            slow.sendall(b"POST /predict HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
-                         b"Content-Length: %d\r\n\r\n" % len(body) + body[:10])
+            slow.sendall(
+                b"POST /predict HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n" % len(body) + body[:10]
+            )
             time.sleep(0.5)
             stop = time.monotonic()
             os.kill(main, signal.SIGTERM)
             try:
                 returncode = server.wait(timeout=STOP_GRACE_S)
             except subprocess.TimeoutExpired:
-                pytest.fail(f"still running {STOP_GRACE_S} s after SIGTERM: Docker would SIGKILL it")
+                pytest.fail(
+                    f"still running {STOP_GRACE_S} s after SIGTERM: Docker would SIGKILL it"
+                )
             stopped_in = time.monotonic() - stop
             slow.close()
             assert returncode == 0, log_path.read_text()[-4000:]
@@ -204,7 +252,9 @@ def test_container_serves_as_non_root_and_stops_within_grace(image: Image, tmp_p
         assert down.returncode != 0, "the HEALTHCHECK must fail when the service is down"
         # It wrote nowhere but /tmp: a read-only root filesystem with a tmpfs on /tmp works.
         # (The runtime, not the service, sets up /run and /etc's hosts, hostname, resolv.conf.)
-        written = sorted("/" + str(path.relative_to(rootfs)) for path in _changed_since(rootfs, since))
+        written = sorted(
+            "/" + str(path.relative_to(rootfs)) for path in _changed_since(rootfs, since)
+        )
         runtime = {"/tmp", "/run", "/etc", "/etc/hosts", "/etc/hostname", "/etc/resolv.conf"}
         elsewhere = [p for p in written if p not in runtime and not p.startswith("/tmp/")]
         assert not elsewhere, f"the service wrote outside /tmp: {elsewhere}"
@@ -215,10 +265,20 @@ def test_container_serves_as_non_root_and_stops_within_grace(image: Image, tmp_p
 def test_image_size_benchmark(image: Image) -> None:
     """benchmarks/image_size.py on this image: at most 500 MB, and against a single stage."""
     result = subprocess.run(
-        [sys.executable, str(TEMPLATE_ROOT / "benchmarks" / "image_size.py"),
-         "--project", str(image.project.path), "--serving-image", image.ref,
-         "--base-image", containers.BASE_IMAGE],
-        capture_output=True, text=True, timeout=1200, check=False,
+        [
+            sys.executable,
+            str(TEMPLATE_ROOT / "benchmarks" / "image_size.py"),
+            "--project",
+            str(image.project.path),
+            "--serving-image",
+            image.ref,
+            "--base-image",
+            containers.BASE_IMAGE,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        check=False,
     )
     print(result.stdout)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-6000:]
@@ -235,7 +295,9 @@ class _container:
         self.ref = ref
 
     def __enter__(self) -> str:
-        self.name = containers.run("buildah", "from", "--pull=never", "--quiet", self.ref).stdout.strip()
+        self.name = containers.run(
+            "buildah", "from", "--pull=never", "--quiet", self.ref
+        ).stdout.strip()
         return self.name
 
     def __exit__(self, *exc: object) -> None:
@@ -244,9 +306,23 @@ class _container:
 
 def _in_container(ctr: str, port: int, *command: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        ["buildah", "run", "--isolation", "chroot", "--network", "host",
-         "--env", f"BENTOML_PORT={port}", ctr, "--", *command],
-        capture_output=True, text=True, timeout=60, check=False,
+        [
+            "buildah",
+            "run",
+            "--isolation",
+            "chroot",
+            "--network",
+            "host",
+            "--env",
+            f"BENTOML_PORT={port}",
+            ctr,
+            "--",
+            *command,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -263,23 +339,8 @@ def _changed_since(root: Path, since: float) -> list[Path]:
     return changed
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_ready(server: subprocess.Popen[bytes], url: str, log_path: Path, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while True:
-        assert server.poll() is None, f"the container exited:\n{log_path.read_text()[-4000:]}"
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, f"not ready within {timeout} s:\n{log_path.read_text()[-4000:]}"
-        time.sleep(0.3)
+def _wait_ready(server: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
+    wait_until_ready(url, server, log=log_path.read_text)
 
 
 def _processes() -> dict[int, tuple[int, list[str]]]:
@@ -293,7 +354,9 @@ def _processes() -> dict[int, tuple[int, list[str]]]:
             status = (entry / "status").read_text()
         except OSError:
             continue
-        ppid = int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
+        ppid = int(
+            next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:"))
+        )
         table[int(entry.name)] = (ppid, argv)
     return table
 
@@ -314,8 +377,12 @@ def _server_process(root: int, command: list[str]) -> int:
     table = _processes()
     for pid in sorted(_descendants(root)):
         argv = table.get(pid, (0, []))[1]
-        if (len(argv) == len(command) + 1 and Path(argv[0]).name.startswith("python")
-                and Path(argv[1]).name == command[0] and argv[2:] == command[1:]):
+        if (
+            len(argv) == len(command) + 1
+            and Path(argv[0]).name.startswith("python")
+            and Path(argv[1]).name == command[0]
+            and argv[2:] == command[1:]
+        ):
             return pid
     raise AssertionError(f"no process runs {command}: {[table.get(p) for p in _descendants(root)]}")
 
@@ -323,7 +390,10 @@ def _server_process(root: int, command: list[str]) -> int:
 def _uids(pid: int) -> list[int]:
     """Real, effective, saved and filesystem uid of a process."""
     status = Path(f"/proc/{pid}/status").read_text()
-    return [int(u) for u in next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1:]]
+    return [
+        int(u)
+        for u in next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1:]
+    ]
 
 
 def _alive(pid: int) -> bool:

@@ -11,38 +11,36 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
 
-from tests.project import Project, git, tool_env
+from tests.project import Project, free_port, git, tool_env, wait_until_ready
 
 pytestmark = pytest.mark.e2e
 
 JOURNEYS = [
     pytest.param({}, id="defaults"),
     pytest.param(
-        {"project_name": "spend-forecast", "task": "regression", "model": "gradient_boosting",
-         "python_version": "3.12"},
+        {
+            "project_name": "spend-forecast",
+            "task": "regression",
+            "model": "gradient_boosting",
+            "python_version": "3.12",
+        },
         id="regression-gradient-boosting-py312",
     ),
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _python_env(version: str) -> dict[str, str]:
     """uv cannot download interpreters here: point it at pyenv's when the project wants one."""
-    root = subprocess.run(["pyenv", "root"], capture_output=True, text=True, check=False).stdout.strip()
+    root = subprocess.run(
+        ["pyenv", "root"], capture_output=True, text=True, check=False
+    ).stdout.strip()
     candidates = sorted(Path(root, "versions").glob(f"{version}.*")) if root else []
     if not candidates:
         return {}
@@ -75,7 +73,10 @@ def test_whole_lifecycle(bake, answers: dict[str, str], tmp_path: Path) -> None:
         assert metrics["accuracy"] > metrics["baseline_accuracy"]
     else:
         assert metrics["rmse"] < metrics["baseline_rmse"]
-    for plot in ["plots/predictions.csv", "plots/roc.csv" if task == "classification" else "plots/residuals.csv"]:
+    for plot in [
+        "plots/predictions.csv",
+        "plots/roc.csv" if task == "classification" else "plots/residuals.csv",
+    ]:
         assert project.has_file(plot), plot
     again = project.run("uv", "run", "dvc", "repro", env=env)
     assert _stages_run(again.stdout) == [], "a second dvc repro must do nothing"
@@ -89,8 +90,12 @@ def test_whole_lifecycle(bake, answers: dict[str, str], tmp_path: Path) -> None:
     project.run("git", "checkout", "--", "params.yaml")
     project.run("uv", "run", "dvc", "checkout", env=env)
     model = project.answers["model"]
-    knob = {"random_forest": "n_estimators=30", "gradient_boosting": "max_iter=50"}.get(model, "C=0.5")
-    experiment = project.run("uv", "run", "dvc", "exp", "run", "-S", f"train.{model}.{knob}", env=env)
+    knob = {"random_forest": "n_estimators=30", "gradient_boosting": "max_iter=50"}.get(
+        model, "C=0.5"
+    )
+    experiment = project.run(
+        "uv", "run", "dvc", "exp", "run", "-S", f"train.{model}.{knob}", env=env
+    )
     assert _stages_run(experiment.stdout) == ["train", "evaluate"]
     shown = project.run("uv", "run", "dvc", "exp", "show", "--no-pager", "--csv", env=env)
     assert knob.split("=")[1] in shown.stdout
@@ -107,7 +112,7 @@ def test_whole_lifecycle(bake, answers: dict[str, str], tmp_path: Path) -> None:
     # --- serve ---------------------------------------------------------------------------------
     _serve_and_predict(project, env)
 
-    # --- batch predictions -------------------------------------------------------------------------
+    # --- batch predictions ---------------------------------------------------------------
     project.run("make", "predict-batch", "OUTPUT=reports/predictions.csv", env=env)
     assert len(project.read("reports/predictions.csv").splitlines()) == 1001
 
@@ -116,8 +121,20 @@ def test_whole_lifecycle(bake, answers: dict[str, str], tmp_path: Path) -> None:
     assert drifted.returncode != 0, drifted.stdout + drifted.stderr
     assert "DRIFT DETECTED" in drifted.stderr
     assert project.has_file("reports/drift.html") and project.has_file("reports/drift.json")
-    project.run("uv", "run", "python", "-m", f"{package}.sample_data", "reports/same.csv",
-                "--rows", "800", "--seed", "11", "--no-target", env=env)
+    project.run(
+        "uv",
+        "run",
+        "python",
+        "-m",
+        f"{package}.sample_data",
+        "reports/same.csv",
+        "--rows",
+        "800",
+        "--seed",
+        "11",
+        "--no-target",
+        env=env,
+    )
     calm = project.run("make", "monitor", "CURRENT=reports/same.csv", env=env)
     assert "no drift" in calm.stderr
 
@@ -135,32 +152,36 @@ def test_whole_lifecycle(bake, answers: dict[str, str], tmp_path: Path) -> None:
 
 
 def _serve_and_predict(project: Project, env: dict[str, str]) -> None:
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     server = subprocess.Popen(
-        ["make", "serve", f"PORT={port}"], cwd=project.path, env=tool_env(env),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+        ["make", "serve", f"PORT={port}"],
+        cwd=project.path,
+        env=tool_env(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert server.poll() is None, f"make serve exited:\n{server.stdout.read() if server.stdout else ''}"
-            try:
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the service was not ready within 120 s"
-            time.sleep(0.5)
+        wait_until_ready(
+            f"{base}/readyz", server, log=lambda: server.stdout.read() if server.stdout else ""
+        )
 
         answer = project.run("make", "predict", f"PORT={port}")
         predictions = json.loads(answer.stdout)
         request = json.loads(project.read("examples/request.json"))
-        assert [p["customer_id"] for p in predictions] == [r["customer_id"] for r in request["records"]]
+        assert [p["customer_id"] for p in predictions] == [
+            r["customer_id"] for r in request["records"]
+        ]
 
-        malformed = httpx.post(f"{base}/predict", content=b"{oops", headers={"Content-Type": "application/json"})
+        malformed = httpx.post(
+            f"{base}/predict", content=b"{oops", headers={"Content-Type": "application/json"}
+        )
         assert malformed.status_code == 400
-        wrong_type = httpx.post(f"{base}/predict", json={"records": [request["records"][0] | {"age": "old"}]})
+        wrong_type = httpx.post(
+            f"{base}/predict", json={"records": [request["records"][0] | {"age": "old"}]}
+        )
         assert wrong_type.status_code == 400
         assert ["records", 0, "age"] in [e["loc"] for e in wrong_type.json()["detail"]]
         assert httpx.get(f"{base}/livez").status_code == 200

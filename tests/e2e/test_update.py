@@ -15,7 +15,9 @@ from tests.project import bake_project, git
 pytestmark = pytest.mark.e2e
 
 
-def test_update_keeps_user_work_and_brings_template_changes(template_repo: Path, tmp_path: Path) -> None:
+def test_update_keeps_user_work_and_brings_template_changes(
+    template_repo: Path, tmp_path: Path
+) -> None:
     template = tmp_path / "template"
     subprocess.run(["git", "clone", "--quiet", str(template_repo), str(template)], check=True)
     project = bake_project(template, tmp_path / "my-model")
@@ -35,7 +37,9 @@ def test_update_keeps_user_work_and_brings_template_changes(template_repo: Path,
 
     # The template moves on: v0.2.0 changes the same threshold and adds a Makefile line.
     template_params = template / "template" / "params.yaml.jinja"
-    template_params.write_text(template_params.read_text().replace("drift_share: 0.3 ", "drift_share: 0.25 "))
+    template_params.write_text(
+        template_params.read_text().replace("drift_share: 0.3 ", "drift_share: 0.25 ")
+    )
     makefile = template / "template" / "Makefile.jinja"
     makefile.write_text(makefile.read_text() + "\n# Added in v0.2.0\n")
     git(template, "commit", "--quiet", "--all", "-m", "v0.2.0")
