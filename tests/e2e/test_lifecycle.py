@@ -33,6 +33,15 @@ JOURNEYS = [
         },
         id="regression-gradient-boosting-py312",
     ),
+    pytest.param(
+        {
+            "project_name": "churn-linear",
+            "model": "logistic_regression",
+            "python_version": "3.13",
+            "license": "Apache-2.0",
+        },
+        id="classification-logistic-py313",
+    ),
 ]
 
 
