@@ -22,13 +22,15 @@ step "Python environment (uv sync: writes uv.lock on first run)"
 "$UV" sync
 
 step "sample data (DVC-tracked)"
-for file in $("$UV" run --no-sync python -m "${PACKAGE}.sample_data" --list); do
+# An assignment, so that a failure here stops the script (set -e skips a for's word list).
+bundled="$("$UV" run --no-sync python -m "${PACKAGE}.sample_data" --list)"
+for file in $bundled; do
   if [ -f "$file" ]; then
     echo "$file: present"
   elif [ -f "$file.dvc" ]; then
     echo "$file: tracked by DVC but not here: pulling it"
     "$UV" run --no-sync dvc pull "$file.dvc" || {
-      echo "error: could not pull $file from the DVC remote; check 'dvc remote list'" >&2
+      echo "error: could not pull $file from the DVC remote; check 'uv run dvc remote list'" >&2
       exit 1
     }
   else
