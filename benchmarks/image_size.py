@@ -74,18 +74,7 @@ def generate_project(where: Path) -> Project:
 
 
 def build_serving(project: Project, base_image: str) -> str:
-    name, tag = "localhost/image-size-serving", uuid.uuid4().hex[:12]
-    project.run(
-        "make",
-        "docker",
-        "CONTAINER_ENGINE=podman",
-        f"BASE_IMAGE={base_image}",
-        f"IMAGE={name}",
-        f"IMAGE_TAG={tag}",
-        "DOCKER_BUILD_ARGS=" + " ".join(containers.build_flags()),
-        timeout=1800,
-    )
-    return f"{name}:{tag}"
+    return containers.make_docker(project, "localhost/image-size-serving", base_image)
 
 
 def build_single_stage(project: Project, base_image: str, work: Path) -> str:

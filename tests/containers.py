@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -125,3 +126,25 @@ def image_size(ref: str) -> int:
 
 def remove_image(ref: str) -> None:
     subprocess.run(["podman", "rmi", "--force", ref], capture_output=True, check=False)
+
+
+def make_docker(project: Any, name: str, base_image: str = BASE_IMAGE) -> str:
+    """Build the project's image with its own `make docker` (podman here); return the ref."""
+    tag = uuid.uuid4().hex[:12]
+    project.run(
+        "make",
+        "docker",
+        "CONTAINER_ENGINE=podman",
+        f"BASE_IMAGE={base_image}",
+        f"IMAGE={name}",
+        f"IMAGE_TAG={tag}",
+        "DOCKER_BUILD_ARGS=" + " ".join(build_flags()),
+        timeout=1800,
+    )
+    return f"{name}:{tag}"
+
+
+def buildah_run(ctr: str, port: int, *command: str) -> list[str]:
+    """`buildah run` of ``command`` in the container as its user, listening on ``port``."""
+    return ["buildah", "run", "--isolation", "chroot", "--network", "host",
+            "--env", f"BENTOML_PORT={port}", ctr, "--", *command]  # fmt: skip

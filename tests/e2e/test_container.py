@@ -20,7 +20,6 @@ import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,18 +76,7 @@ def image(template_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
     git(project.path, "add", "--all")
     git(project.path, "commit", "--quiet", "--no-verify", "-m", "Pipeline run")
 
-    name, tag = "localhost/churn-service-e2e", uuid.uuid4().hex[:12]
-    ref = f"{name}:{tag}"
-    project.run(
-        "make",
-        "docker",
-        "CONTAINER_ENGINE=podman",
-        f"BASE_IMAGE={containers.BASE_IMAGE}",
-        f"IMAGE={name}",
-        f"IMAGE_TAG={tag}",
-        "DOCKER_BUILD_ARGS=" + " ".join(containers.build_flags()),
-        timeout=1200,
-    )
+    ref = containers.make_docker(project, "localhost/churn-service-e2e")
     try:
         yield Image(project, ref, containers.image_config(ref))
     finally:
@@ -175,19 +163,7 @@ def test_container_serves_as_non_root_and_stops_within_grace(image: Image, tmp_p
         since = time.time() - 1
         # Exactly what the image starts, as the image's user; only the port is moved.
         server = subprocess.Popen(
-            [
-                "buildah",
-                "run",
-                "--isolation",
-                "chroot",
-                "--network",
-                "host",
-                "--env",
-                f"BENTOML_PORT={port}",
-                ctr,
-                "--",
-                *image.command,
-            ],
+            containers.buildah_run(ctr, port, *image.command),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -306,19 +282,7 @@ class _container:
 
 def _in_container(ctr: str, port: int, *command: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [
-            "buildah",
-            "run",
-            "--isolation",
-            "chroot",
-            "--network",
-            "host",
-            "--env",
-            f"BENTOML_PORT={port}",
-            ctr,
-            "--",
-            *command,
-        ],
+        containers.buildah_run(ctr, port, *command),
         capture_output=True,
         text=True,
         timeout=60,
