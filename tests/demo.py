@@ -15,6 +15,7 @@ from pathlib import Path
 
 import copier
 import httpx
+import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.project import TEMPLATE_ROOT, Project, free_port, tool_env, wait_until_ready
@@ -67,11 +68,12 @@ def serve_and_predict(project: Project) -> None:
         except AssertionError as error:
             sys.exit(f"demo: {error}")
         step(project, "make", "predict", f"PORT={port}")
-        bad = httpx.post(f"http://127.0.0.1:{port}/predict", json={"records": [{"age": "old"}]})
-        print(
-            f"    a bad request gets {bad.status_code}: "
-            f"{[e['loc'][-1] for e in bad.json()['detail']][:4]} ..."
-        )
+        request = json.loads((project.path / "examples" / "request.json").read_text())
+        bad_record = request["records"][0] | {"age": "old"}
+        bad = httpx.post(f"http://127.0.0.1:{port}/predict", json={"records": [bad_record]})
+        error = bad.json()["detail"][0]
+        where = ".".join(map(str, error["loc"]))
+        print(f'    with "age": "old" it answers {bad.status_code}: {where}: {error["msg"]}')
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
@@ -81,8 +83,12 @@ def serve_and_predict(project: Project) -> None:
 def main() -> None:
     warnings.filterwarnings("ignore", message="Dirty template changes")
     if DEMO.exists():
+        made_from = yaml.safe_load((DEMO / ".copier-answers.yml").read_text()).get("_commit")
+        describe = ["git", "describe", "--tags", "--always", "--dirty"]
+        now = subprocess.run(describe, cwd=TEMPLATE_ROOT, capture_output=True, text=True).stdout
         banner(
-            f"reusing {DEMO.relative_to(TEMPLATE_ROOT)} (delete it, or `make clean`, to start over)"
+            f"reusing {DEMO.relative_to(TEMPLATE_ROOT)}, generated from template {made_from} "
+            f"(now {now.strip()}): `make clean` first to generate it anew"
         )
     else:
         banner(f"copier copy --defaults . {DEMO.relative_to(TEMPLATE_ROOT)}")
