@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import py_compile
+import re
 import subprocess
 import sys
 import tomllib
@@ -41,7 +42,7 @@ COMBINATIONS = [
         {"dvc_remote": "azure", "dvc_remote_url": "azure://models/churn"}, id="azure-remote"
     ),
     pytest.param(
-        {"project_name": "Fraud Detector 2", "description": "Finds fraud"}, id="name-with-spaces"
+        {"project_name": "Fraud Detector 2.", "description": "Finds fraud"}, id="name-with-spaces"
     ),
 ]
 
@@ -98,6 +99,9 @@ def test_project_renders_well_formed(bake, answers: dict[str, str]) -> None:
     schema = project.read(f"src/{package}/schema.py")
     assert ("churned" in schema) == (task == "classification")
     pyproject = tomllib.loads(project.read("pyproject.toml"))
+    # A valid distribution name (PEP 508), also the image, model and DVC storage name.
+    assert re.fullmatch(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?", pyproject["project"]["name"])
+    assert "project_slug" not in project.answers, "derived, not an answer to remember"
     assert pyproject["project"]["requires-python"] == f">={project.answers['python_version']}"
     assert project.read(".python-version").strip() == project.answers["python_version"]
     serving = " ".join(pyproject["project"]["dependencies"])
