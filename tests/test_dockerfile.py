@@ -47,6 +47,34 @@ def _stages(dockerfile: str) -> list[list[tuple[str, str]]]:
     return stages
 
 
+def _labels(dockerfile: str) -> dict[str, str]:
+    """The runtime stage's LABEL keys and their values as written (words, not yet read)."""
+    labels = " ".join(args for name, args in _stages(dockerfile)[-1] if name == "LABEL")
+    word = r"""(?:"(?:[^"\\]|\\.)*"|'[^']*'|(?:[^\s"'\\]|\\.)+)+"""
+    return dict(re.findall(rf"([\w.-]+)=({word})", labels))
+
+
+def _docker_string(word: str) -> str:
+    """A word as Docker reads it (BuildKit's shell lexer): quoted and unquoted parts joined; in
+    double quotes a backslash escapes only ", $ and itself, any other stays; out of quotes it
+    escapes any character. An unescaped $ would expand a variable: not expected here."""
+    text, chars, quote = [], iter(word), ""
+    for char in chars:
+        if char == quote or (not quote and char in "\"'"):
+            quote = "" if quote else char
+        elif quote == "'":
+            text.append(char)
+        elif char == "$":
+            raise AssertionError(f"Docker would expand the $ in {word}")
+        elif char == "\\":
+            following = next(chars, "")
+            text.append(following if not quote or following in '"$\\' else char + following)
+        else:
+            text.append(char)
+    assert not quote, f"unterminated quote in {word}"
+    return "".join(text)
+
+
 def _hadolint() -> str:
     found = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
     assert Path(found).exists(), "hadolint is a dev dependency: run `make install`"
@@ -90,9 +118,12 @@ def test_dockerfile_renders_for_each_python(bake, version: str) -> None:
     copied = [args for name, args in runtime if name == "COPY"]
     assert any(args.startswith("--from=build /app/.venv") for args in copied)
     assert "models/model.joblib /app/models/model.joblib" in copied
-    labels = " ".join(args for name, args in runtime if name == "LABEL")
+    labels = _labels(dockerfile)
     for key in ["title", "description", "version", "revision", "created", "licenses", "authors"]:
-        assert f"org.opencontainers.image.{key}=" in labels, key
+        assert f"org.opencontainers.image.{key}" in labels, key
+    assert _docker_string(labels["org.opencontainers.image.authors"]) == (
+        f"{project.answers['author_name']} <{project.answers['author_email']}>"
+    )
 
 
 def test_dockerignore_keeps_the_context_to_what_the_image_needs(bake) -> None:
@@ -123,12 +154,22 @@ def test_dockerignore_keeps_the_context_to_what_the_image_needs(bake) -> None:
 
 @pytest.mark.parametrize(
     "answers",
-    [{}, {"python_version": "3.13", "license": "Proprietary", "description": 'Say "hi" for $5'}],
+    [
+        {},
+        {
+            "python_version": "3.13",
+            "license": "Proprietary",
+            "description": ' Say "hi" for $5 # to Zoë 😀: C:\\new\\',
+            "author_name": "O'Brien <\\>",
+        },
+    ],
 )
 def test_dockerfile_passes_hadolint_with_healthcheck_required(
     bake, answers: dict[str, str]
 ) -> None:
     project = bake(**answers)
+    description = _labels(project.read("Dockerfile"))["org.opencontainers.image.description"]
+    assert _docker_string(description) == project.answers["description"]
     # The project's .hadolint.yaml makes every finding fail and DL3057 (no HEALTHCHECK, off
     # in hadolint by default) an error; the flags say it again, whatever the file says.
     strict = [

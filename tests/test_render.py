@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import py_compile
 import re
@@ -14,6 +15,7 @@ import pytest
 import yaml
 
 from tests.project import Project
+from tests.test_dockerfile import _docker_string, _labels
 
 MINIMAL: dict[str, str] = {}
 COMBINATIONS = [
@@ -43,6 +45,17 @@ COMBINATIONS = [
     ),
     pytest.param(
         {"project_name": "Fraud Detector 2.", "description": "Finds fraud"}, id="name-with-spaces"
+    ),
+    pytest.param(
+        # What each question allows of: a double quote, a backslash, '#', ':', non-ASCII letters
+        # (and one outside the BMP), a leading space, and what Docker or Markdown would read.
+        {
+            "project_name": "Churn  Model 2.0 - beta ",
+            "description": ' # Say \\"hi\\": C:\\new """ café 😀 O\'Brien <a&b> $HOME',
+            "author_name": ' Zoë "Z" O\'Brien \\ #1: Jr.',
+            "author_email": "zoe.o'brien+churn#1@exämple.org",
+        },
+        id="free-text",
     ),
 ]
 
@@ -99,6 +112,29 @@ def test_project_renders_well_formed(bake, answers: dict[str, str]) -> None:
     schema = project.read(f"src/{package}/schema.py")
     assert ("churned" in schema) == (task == "classification")
     pyproject = tomllib.loads(project.read("pyproject.toml"))
+    # Free-text answers: each string literal holds exactly the answer, prose the trimmed answer.
+    description, author = project.answers["description"], project.answers["author_name"]
+    assert pyproject["project"]["description"] == description
+    assert pyproject["project"]["authors"] == [
+        {"name": author, "email": project.answers["author_email"]}
+    ]
+    dvc_yaml = yaml.safe_load(project.read("dvc.yaml"))
+    assert [a["desc"] for a in dvc_yaml["artifacts"].values()] == [description]
+    docstring = ast.get_docstring(ast.parse(project.read(f"src/{package}/__init__.py")))
+    assert docstring is not None and docstring.startswith(f"{description.strip()}.\n")
+    labels = _labels(project.read("Dockerfile"))
+    assert _docker_string(labels["org.opencontainers.image.description"]) == description
+    assert _docker_string(labels["org.opencontainers.image.authors"]) == (
+        f"{author} <{project.answers['author_email']}>"
+    )
+    heading, blank, summary = project.read("README.md").splitlines()[:3]
+    assert (heading, blank) == (f"# {project.answers['project_name'].strip()}", "")
+    # A paragraph, not a heading, list, quote, code or HTML block; CommonMark's backslash
+    # escapes read back to the description.
+    assert not re.match(r"\s|[#>+*=|~`<\[_-]|[0-9]*[.)]", summary), summary
+    assert re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", summary) == f"{description.strip()}."
+    if project.has_file("LICENSE"):
+        assert f" {author.strip()}\n" in project.read("LICENSE")
     # A valid distribution name (PEP 508), also the image, model and DVC storage name.
     assert re.fullmatch(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?", pyproject["project"]["name"])
     assert "project_slug" not in project.answers, "derived, not an answer to remember"
