@@ -21,10 +21,22 @@ fi
 step "Python environment (uv sync: writes uv.lock on first run)"
 "$UV" sync
 
-step "sample data (DVC-tracked)"
-# An assignment, so that a failure here stops the script (set -e skips a for's word list).
-bundled="$("$UV" run --no-sync python -m "${PACKAGE}.sample_data" --list)"
-for file in $bundled; do
+step "data (DVC-tracked)"
+# With dataset=file, the first run adopts the answered file (ingest checks it before it
+# writes anything: data/raw/, schema.yaml, the test fixture, examples/request.json).
+if [ -f data/dataset.yml ] && [ ! -f schema.yaml ]; then
+  "$UV" run --no-sync python -m "${PACKAGE}.ingest" --config data/dataset.yml
+fi
+raw="$("$UV" run --no-sync python -c "from ${PACKAGE}.settings import load_params; print(load_params('data')['raw'])")"
+files=("$raw")
+sample=false
+if [ -f "src/${PACKAGE}/sample_data.py" ] && [ "$raw" = data/raw/customers.csv ]; then
+  sample=true
+  # An assignment, so that a failure here stops the script (set -e skips a for's word list).
+  bundled="$("$UV" run --no-sync python -m "${PACKAGE}.sample_data" --list)"
+  mapfile -t files <<<"$bundled"
+fi
+for file in "${files[@]}"; do
   if [ -f "$file" ]; then
     echo "$file: present"
   elif [ -f "$file.dvc" ]; then
@@ -33,11 +45,19 @@ for file in $bundled; do
       echo "error: could not pull $file from the DVC remote; check 'uv run dvc remote list'" >&2
       exit 1
     }
-  else
+  elif [ "$sample" = true ]; then
     "$UV" run --no-sync python -m "${PACKAGE}.sample_data" "$file" --bundled
     "$UV" run --no-sync dvc add --quiet "$file"
+  else
+    echo "error: $file (data.raw in params.yaml) is missing and not tracked by DVC:" >&2
+    echo "adopt a data file with: make adopt-data FILE=path/to/table.csv TARGET=column" >&2
+    exit 1
   fi
 done
+if [ ! -f tests/fixtures/data.csv ]; then
+  # The small sample the tests run on, committed, so `make test` needs no DVC remote.
+  "$UV" run --no-sync python -m "${PACKAGE}.ingest" --fixture
+fi
 
 step "pre-commit hooks"
 if [ "$(git rev-parse --show-toplevel 2>/dev/null)" = "$(pwd -P)" ]; then

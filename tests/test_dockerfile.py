@@ -142,6 +142,7 @@ def test_dockerignore_keeps_the_context_to_what_the_image_needs(bake) -> None:
         "README.md",
         "src",
         "models/model.joblib",
+        "schema.yaml",
     }
     sources = [
         args.split()[:-1]

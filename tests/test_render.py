@@ -47,6 +47,22 @@ COMBINATIONS = [
         {"project_name": "Fraud Detector 2.", "description": "Finds fraud"}, id="name-with-spaces"
     ),
     pytest.param(
+        {"dataset": "file", "dataset_path": "data/penguins.csv", "target_column": "species"},
+        id="own-file-classification",
+    ),
+    pytest.param(
+        {
+            "dataset": "file",
+            "task": "regression",
+            "model": "ridge",
+            "dataset_path": "/srv/exports/house prices (2024).parquet",
+            "target_column": "Sale Price ($)",
+            "id_column": "Id",
+            "timestamp_column": "sold at",
+        },
+        id="own-file-regression",
+    ),
+    pytest.param(
         # What each question allows of: a double quote, a backslash, '#', ':', non-ASCII letters
         # (and one outside the BMP), a leading space, and what Docker or Markdown would read.
         {
@@ -109,8 +125,26 @@ def test_project_renders_well_formed(bake, answers: dict[str, str]) -> None:
     assert params["train"][project.answers["model"]] is not None, (
         "the chosen model has hyperparameters"
     )
-    schema = project.read(f"src/{package}/schema.py")
-    assert ("churned" in schema) == (task == "classification")
+    if project.answers["dataset"] == "sample":
+        schema = yaml.safe_load(project.read("schema.yaml"))
+        target = "churned" if task == "classification" else "spend_next_quarter"
+        assert schema["task"] == task and schema["columns"][target]["role"] == "target"
+        assert project.has_file(f"src/{package}/sample_data.py")
+        assert not project.has_file("data/dataset.yml")
+    else:
+        # Nothing of the sample: `make setup` adopts the answered file and writes the schema.
+        assert not project.has_file("schema.yaml")
+        assert not project.has_file(f"src/{package}/sample_data.py")
+        dataset = yaml.safe_load(project.read("data/dataset.yml"))
+        answers = project.answers
+        assert dataset["target"] == answers["target_column"]
+        assert dataset["id"] == (answers["id_column"] or None)
+        assert dataset["timestamp"] == (answers["timestamp_column"] or None)
+        name = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(answers["dataset_path"]).name)
+        assert params["data"] == {
+            "raw": f"data/raw/{name}",
+            "current": "data/prepared/test.parquet",
+        }
     pyproject = tomllib.loads(project.read("pyproject.toml"))
     # Free-text answers: each string literal holds exactly the answer, prose the trimmed answer.
     description, author = project.answers["description"], project.answers["author_name"]
@@ -179,6 +213,12 @@ def test_generated_code_passes_its_own_linter(bake, answers: dict[str, str]) -> 
         ({"task": "regression", "model": "logistic_regression"}, "Only for classification"),
         ({"task": "classification", "model": "ridge"}, "Only for regression"),
         ({"dvc_remote": "s3", "dvc_remote_url": "gs://wrong"}, "must start with s3://"),
+        ({"dataset": "file", "dataset_path": "t.csv"}, "Name the column"),
+        ({"dataset": "file", "dataset_path": "t.txt", "target_column": "y"}, "a .csv, .csv.gz"),
+        (
+            {"dataset": "file", "dataset_path": "t.csv", "target_column": "y", "id_column": "y"},
+            "cannot be the target",
+        ),
     ],
 )
 def test_invalid_answers_are_rejected(bake, answers: dict[str, str], message: str) -> None:
@@ -198,3 +238,39 @@ def test_template_code_is_lint_clean() -> None:
             check=False,
         )
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("destination", "dataset_path", "expected"),
+    [
+        ("churn", "tables/churn.csv", "../tables/churn.csv"),
+        ("work/churn", "churn.csv", "../../churn.csv"),
+        ("./churn", "/srv/churn.csv", "/srv/churn.csv"),
+    ],
+)
+def test_a_relative_dataset_path_means_from_where_copier_ran(
+    template_repo: Path, tmp_path: Path, destination: str, dataset_path: str, expected: str
+) -> None:
+    # The copier CLI, run from tmp_path: make setup reads the path from the project folder.
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "copier",
+            "copy",
+            "--defaults",
+            "--quiet",
+            *("--data", "dataset=file"),
+            *("--data", f"dataset_path={dataset_path}"),
+            *("--data", "target_column=y"),
+            str(template_repo),
+            destination,
+        ],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
+    dataset = yaml.safe_load((tmp_path / destination / "data" / "dataset.yml").read_text())
+    assert dataset["file"] == expected
+    if not expected.startswith("/"):
+        assert (tmp_path / destination / expected).resolve() == (tmp_path / dataset_path).resolve()

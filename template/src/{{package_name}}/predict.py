@@ -2,8 +2,8 @@
 
 The service, the batch CLI and the evaluation all predict through ``predict_frame``.
 
-Batch CLI: reads a CSV or parquet file of raw records (the schema's input columns;
-an entity id column is carried through), writes one prediction per row:
+Batch CLI: reads a CSV or parquet file of raw records (the schema's feature columns; the id
+column, where the schema has one, is carried through), writes one prediction per row:
 
     python -m <package>.predict data/current/customers.csv reports/predictions.csv
 """
@@ -19,8 +19,9 @@ from typing import Any
 import joblib
 import pandas as pd
 
-from .features import FEATURE_NAMES, compute_features
-from .schema import ENTITY, INPUT_COLUMNS, read_table, validate
+from .bundle import ModelBundle
+from .features import compute_features
+from .schema import read_table, validate
 from .settings import UserError, run_cli
 
 log = logging.getLogger(__name__)
@@ -33,7 +34,7 @@ def model_path() -> Path:
     return Path(os.environ.get("MODEL_PATH", DEFAULT_MODEL_PATH))
 
 
-def load_model(path: Path | None = None) -> dict[str, Any]:
+def load_model(path: Path | None = None) -> ModelBundle:
     """Load the bundle written by the train stage."""
     path = path or model_path()
     if not path.exists():
@@ -44,35 +45,39 @@ def load_model(path: Path | None = None) -> dict[str, Any]:
         bundle = joblib.load(path)
     except Exception:  # a file of anything else fails in many ways
         raise UserError(f"{path} is not a model written by the train stage") from None
-    if not isinstance(bundle, dict) or "pipeline" not in bundle:
-        raise UserError(f"{path} is not a model written by the train stage")
+    if not isinstance(bundle, ModelBundle):
+        raise UserError(f"{path} is not a model written by the train stage: run `make pipeline`")
     return bundle
 
 
-def predict_frame(bundle: dict[str, Any], features: pd.DataFrame) -> pd.DataFrame:
+def probability_column(label: Any) -> str:
+    return f"probability_{label}"
+
+
+def predict_frame(bundle: ModelBundle, features: pd.DataFrame) -> pd.DataFrame:
     """Predict from a features frame: a ``prediction`` column, plus class probabilities."""
-    pipeline = bundle["pipeline"]
-    inputs = features[FEATURE_NAMES]
+    inputs = features[bundle.features]
     result = pd.DataFrame(index=features.index)
-    if bundle["task"] == "classification":
-        probabilities = pipeline.predict_proba(inputs)
-        classes = bundle["classes"]
-        result["prediction"] = [classes[i] for i in probabilities.argmax(axis=1)]
-        for position, label in enumerate(classes):
-            result[f"probability_{label}"] = probabilities[:, position]
+    if bundle.classes is not None:
+        probabilities = bundle.pipeline.predict_proba(inputs)
+        result["prediction"] = [bundle.classes[i] for i in probabilities.argmax(axis=1)]
+        for position, label in enumerate(bundle.classes):
+            result[probability_column(label)] = probabilities[:, position]
     else:
-        result["prediction"] = pipeline.predict(inputs)
+        result["prediction"] = bundle.pipeline.predict(inputs)
     return result
 
 
-def predict_file(bundle: dict[str, Any], source: Path) -> pd.DataFrame:
+def predict_file(bundle: ModelBundle, source: Path) -> pd.DataFrame:
     """Validate a file of raw records and predict every row."""
-    raw = read_table(source)
-    columns = (ENTITY, *INPUT_COLUMNS) if ENTITY.name in raw else INPUT_COLUMNS
-    raw = validate(raw, columns, source=str(source))
-    predictions = predict_frame(bundle, compute_features(raw))
-    if ENTITY.name in raw:
-        predictions.insert(0, ENTITY.name, raw[ENTITY.name])
+    schema = bundle.contract
+    raw = read_table(source, schema)
+    id_column = schema.id.name if schema.id is not None and schema.id.name in raw else None
+    columns = (*([schema.id] if id_column else []), *schema.inputs)
+    raw = validate(raw, schema, columns, source=str(source))
+    predictions = predict_frame(bundle, compute_features(raw, bundle.feature_definitions))
+    if id_column:
+        predictions.insert(0, id_column, raw[id_column])
     return predictions
 
 

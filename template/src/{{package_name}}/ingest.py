@@ -1,0 +1,415 @@
+"""Adopt a data file: check it, infer its schema, and make it the project's training data.
+
+``make setup`` runs this for the file answered at ``copier copy``; ``make adopt-data
+FILE=... TARGET=...`` for any other, also in a project that started on the sample.
+Every check runs before anything is written, so a bad file leaves the project as it was.
+Then it writes:
+
+- ``data/raw/<file name>``: a copy of the file, tracked by DVC (``dvc add``);
+- ``schema.yaml``: the inferred contract (kinds, nullability, categories, roles), to review;
+- ``params.yaml``: ``data.raw`` (what the prepare stage reads) and ``data.current``;
+- ``tests/fixtures/data.csv``: a small sample the project's tests run on, without DVC;
+- ``examples/request.json``: real rows of the data, without the target, for ``make predict``.
+
+    python -m <package>.ingest FILE --target COLUMN [--id COLUMN] [--timestamp COLUMN]
+    python -m <package>.ingest --fixture   # only redraw the test fixture from data.raw
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from .schema import (
+    NA_TOKENS,
+    Column,
+    Schema,
+    load_schema,
+    read_table,
+    validate,
+    write_schema,
+)
+from .settings import PARAMS_FILE, TASK, UserError, load_params, run_cli
+
+log = logging.getLogger(__name__)
+
+RAW_DIR = Path("data/raw")
+FIXTURE = Path("tests/fixtures/data.csv")
+EXAMPLE = Path("examples/request.json")
+FIXTURE_ROWS = 1000
+EXAMPLE_ROWS = 2
+MAX_CLASSES = 100  # more distinct target values than this is a regression target
+MAX_CATEGORIES = 200  # a text column with more distinct values is free text, not a category
+LEAK_CORRELATION = 0.99
+
+
+def read_source(path: Path) -> pd.DataFrame:
+    """Read the user's file for inference, refusing duplicate or empty column names."""
+    if not path.is_file():
+        raise UserError(f"{path} not found (a relative path is read from the project folder)")
+    suffix = "".join(path.suffixes[-2:]).lower()
+    if path.suffix.lower() == ".csv" or suffix == ".csv.gz":
+        try:
+            with pd.io.common.get_handle(path, "r", compression="infer") as handle:
+                header = next(csv.reader(handle.handle), [])
+        except (OSError, UnicodeDecodeError) as error:
+            raise UserError(f"cannot read {path}: {error}") from None
+        duplicates = sorted({name for name in header if header.count(name) > 1})
+        if duplicates:
+            raise UserError(f"{path}: duplicate column name(s): {', '.join(duplicates)}")
+        if any(not name.strip() for name in header):
+            raise UserError(f"{path}: a column has no name (an empty header cell)")
+        try:
+            frame = pd.read_csv(path, keep_default_na=False, na_values=[""], low_memory=False)
+        except pd.errors.EmptyDataError:
+            raise UserError(f"{path} is empty") from None
+        except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as error:
+            raise UserError(f"cannot read {path}: {str(error).splitlines()[0]}") from None
+    else:
+        frame = read_table(path)
+        if frame.columns.duplicated().any():
+            duplicates = sorted(set(frame.columns[frame.columns.duplicated()]))
+            raise UserError(f"{path}: duplicate column name(s): {', '.join(map(str, duplicates))}")
+    if frame.empty:
+        raise UserError(f"{path} has no rows")
+    frame.columns = [str(name) for name in frame.columns]
+    return frame
+
+
+def _as_numeric(values: pd.Series) -> pd.Series | None:
+    """The values as numbers, treating NA tokens as missing; None if some are not numbers."""
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return None
+    if pd.api.types.is_numeric_dtype(values.dtype):
+        return values.astype("float64")
+    text = values.astype("string").str.strip()
+    text = text.mask(text.isin(list(NA_TOKENS)))
+    numbers = pd.to_numeric(text, errors="coerce")
+    if (numbers.isna() & text.notna()).any():
+        return None
+    return numbers.astype("float64")
+
+
+def _kind(values: pd.Series) -> str:
+    if pd.api.types.is_bool_dtype(values.dtype):
+        return "boolean"
+    if pd.api.types.is_datetime64_any_dtype(values.dtype):
+        return "timestamp"
+    numbers = _as_numeric(values)
+    if numbers is not None:
+        finite = numbers.dropna()
+        if len(finite) and (finite % 1 == 0).all() and (finite.abs() < 2**53).all():
+            return "integer"
+        return "float"
+    text = values.dropna().astype(str).str.strip().str.lower()
+    if len(text) and text.isin({"true", "false"}).all():
+        return "boolean"
+    return "category"
+
+
+def _parses_as_time(values: pd.Series) -> pd.Series:
+    return pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601")
+
+
+def infer_schema(
+    frame: pd.DataFrame,
+    target: str,
+    id_column: str | None = None,
+    timestamp: str | None = None,
+    task: str = TASK,
+    name: str = "data",
+    source: str = "",
+) -> Schema:
+    """Check the table against the answers and infer its schema; UserError on the first problem."""
+    roles = {"target": target, "id": id_column, "timestamp": timestamp}
+    for role, column in roles.items():
+        if column and column not in frame.columns:
+            listed = ", ".join(frame.columns)
+            raise UserError(f"{role} column '{column}' not found; the columns are: {listed}")
+    given = [column for column in roles.values() if column]
+    if len(given) != len(set(given)):
+        raise UserError(
+            f"one column has two roles: target={target}, id={id_column}, timestamp={timestamp}"
+        )
+
+    labels = frame[target].dropna()
+    if labels.empty:
+        raise UserError(f"target '{target}' has no values")
+    if task == "classification":
+        classes = labels.nunique()
+        if classes < 2:
+            raise UserError(
+                f"target '{target}' has one class ({labels.iloc[0]!r}): nothing to learn"
+            )
+        if classes > MAX_CLASSES:
+            raise UserError(
+                f"target '{target}' has {classes} distinct values, too many classes for "
+                f"classification (at most {MAX_CLASSES}); for a number to predict, generate "
+                "the project with task=regression"
+            )
+    elif _as_numeric(labels) is None or pd.api.types.is_bool_dtype(labels.dtype):
+        example = labels[pd.to_numeric(labels, errors="coerce").isna()]
+        shown = f" (e.g. {example.iloc[0]!r})" if len(example) else ""
+        raise UserError(f"target '{target}' is not numeric{shown}: regression needs numbers")
+
+    if timestamp:
+        present = frame[timestamp].dropna()
+        parsed = _parses_as_time(present)
+        if parsed.isna().any() or present.empty:
+            bad = present[parsed.isna()]
+            example = f" (e.g. {bad.iloc[0]!r} in row {bad.index[0] + 1})" if len(bad) else ""
+            raise UserError(f"timestamp column '{timestamp}' does not parse as dates{example}")
+    if id_column:
+        duplicated = frame[id_column][frame[id_column].duplicated(keep=False)]
+        if len(duplicated):
+            value = duplicated.iloc[0]
+            rows = (frame.index[frame[id_column] == value][:3] + 1).tolist()
+            raise UserError(
+                f"id column '{id_column}' has duplicate values (e.g. {value!r} in rows "
+                f"{', '.join(map(str, rows))})"
+            )
+
+    columns = []
+    for column_name in frame.columns:
+        values = frame[column_name]
+        role = next((r for r, c in roles.items() if c == column_name), "feature")
+        if role == "timestamp":
+            kind = "timestamp"
+        elif role == "target" and task == "classification" and _kind(values) == "float":
+            kind = "category"  # class labels written as 1.0, 2.0: labels, not numbers
+        else:
+            kind = _kind(values)
+        present = values.dropna()
+        if kind == "category" and _as_numeric(values) is None:
+            present = present.astype(str)
+        nullable = bool(values.isna().any()) or (
+            kind in {"integer", "float"} and bool(_as_numeric(values).isna().any())
+        )
+        reason = None
+        distinct = present.nunique()
+        if role == "feature":
+            reason = _exclusion(frame, column_name, kind, present, distinct, target, task)
+        if reason and kind == "category" and distinct > MAX_CATEGORIES:
+            kind = "text"
+        if reason is None and kind == "category" and _parses_as_time(present).notna().all():
+            kind, reason = "timestamp", "a date: derive features from it in features.py"
+        categories = None
+        if kind == "category" and distinct <= MAX_CATEGORIES:
+            categories = tuple(sorted(present.unique().tolist(), key=str))
+        columns.append(
+            Column(
+                name=column_name,
+                kind=kind,
+                role="excluded" if reason else role,
+                nullable=nullable,
+                categories=categories,
+                reason=reason,
+            )
+        )
+    schema = Schema(name=name, task=task, columns=tuple(columns), source=source)
+    return schema
+
+
+def _exclusion(
+    frame: pd.DataFrame,
+    name: str,
+    kind: str,
+    present: pd.Series,
+    distinct: int,
+    target: str,
+    task: str,
+) -> str | None:
+    """Why a column should not be a feature, or None."""
+    if distinct <= 1:
+        return "constant: the same value in every row"
+    if kind == "category" and distinct == len(frame) and len(frame) > 20:
+        return "every value is distinct: an identifier or free text, not a category"
+    if kind == "category" and distinct > MAX_CATEGORIES:
+        return f"free text: {distinct} distinct values (more than {MAX_CATEGORIES})"
+    pair = frame[[name, target]].dropna()
+    if len(pair) < 10:
+        return None
+    if kind in {"integer", "float"} and task == "regression":
+        x = _as_numeric(pair[name])
+        y = pair[target].astype("float64")
+        if x is not None and x.std() > 0 and y.std() > 0:
+            correlation = abs(float(np.corrcoef(x, y)[0, 1]))
+            if correlation >= LEAK_CORRELATION:
+                return f"leaks the target: correlation {correlation:.3f} with '{target}'"
+    # Each value of the column always comes with the same class: it gives the answer away.
+    if (
+        task == "classification"
+        and distinct < len(pair) / 2
+        and pair.groupby(name, observed=True)[target].nunique().max() == 1
+    ):
+        return f"leaks the target: each value determines '{target}'"
+    return None
+
+
+def draw_fixture(frame: pd.DataFrame, schema: Schema, rows: int = FIXTURE_ROWS) -> pd.DataFrame:
+    """A small, seeded sample for the tests: every class kept, rows in their original order."""
+    if len(frame) <= rows:
+        return frame
+    rng = np.random.default_rng(0)
+    target = schema.target.name
+    if schema.task == "classification":
+        picked: list[int] = []
+        groups = frame.groupby(target, dropna=False).indices
+        for positions in groups.values():
+            share = max(5, round(rows * len(positions) / len(frame)))
+            picked += rng.choice(positions, size=min(share, len(positions)), replace=False).tolist()
+        positions = np.sort(np.array(picked))
+    else:
+        positions = np.sort(rng.choice(len(frame), size=rows, replace=False))
+    return frame.iloc[positions]
+
+
+def example_request(frame: pd.DataFrame, schema: Schema, rows: int = EXAMPLE_ROWS) -> dict:
+    """Real rows as a request body: the id and the feature columns, nulls where missing."""
+    names = [c.name for c in (*([schema.id] if schema.id else []), *schema.inputs)]
+    complete = frame[names].dropna()
+    chosen = pd.concat([complete.head(rows - 1), frame[names].tail(1)]) if rows > 1 else complete
+    records = json.loads(chosen.head(rows).to_json(orient="records", date_format="iso"))
+    return {"records": records}
+
+
+def write_csv(frame: pd.DataFrame, path: Path, schema: Schema) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    out = frame.copy()
+    for column in schema.columns:
+        if column.kind == "timestamp" and column.name in out:
+            out[column.name] = out[column.name].dt.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    out.to_csv(path, index=False)
+
+
+def set_data_params(raw: str, current: str, path: Path = PARAMS_FILE) -> None:
+    """Point ``data.raw`` and ``data.current`` in params.yaml at new files, keeping comments."""
+    text = path.read_text(encoding="utf-8")
+    for key, value in (("raw", raw), ("current", current)):
+        pattern = re.compile(rf"^(  {key}: *)[^#\n]*?( *#.*)?$", re.MULTILINE)
+        if not pattern.search(text):
+            raise UserError(f"{path}: no 'data.{key}' line to update")
+        text = pattern.sub(
+            lambda m, v=value: m.group(1) + json.dumps(v) + (m.group(2) or ""), text, count=1
+        )
+    path.write_text(text, encoding="utf-8")
+    if load_params("data", path) != {"raw": raw, "current": current}:
+        raise UserError(f"{path}: could not update the data section")
+
+
+def _dvc(*args: str) -> None:
+    result = subprocess.run([sys.executable, "-m", "dvc", *args], capture_output=True, text=True)
+    if result.returncode != 0:
+        raise UserError(f"dvc {' '.join(args)} failed: {result.stderr.strip() or result.stdout}")
+
+
+def adopt(source: Path, target: str, id_column: str | None, timestamp: str | None) -> Schema:
+    """Check ``source``, then copy it into data/raw, track it, and write schema and fixture."""
+    source = source.expanduser()
+    frame = read_source(source)
+    destination = RAW_DIR / re.sub(r"[^A-Za-z0-9._-]+", "_", source.name)
+    if destination.suffix.lower() not in {".csv", ".parquet", ".pq", ".gz"}:
+        raise UserError(f"{source}: unsupported file type (use .csv or .parquet)")
+    schema = infer_schema(
+        frame,
+        target,
+        id_column or None,
+        timestamp or None,
+        name=re.sub(r"\.(csv|parquet|pq)(\.gz)?$", "", source.name, flags=re.IGNORECASE),
+        source=str(destination),
+    )
+    # The whole table must pass its own schema before anything is written.
+    validate(frame, schema, source=str(source))
+    previous = load_params("data")
+
+    # --- from here on, the project changes ------------------------------------------------
+    RAW_DIR.mkdir(parents=True, exist_ok=True)
+    if source.resolve() != destination.resolve():
+        shutil.copyfile(source, destination)
+    for key in ("raw", "current"):
+        old = Path(str(previous.get(key) or ""))
+        if old != destination and Path(f"{old}.dvc").is_file():
+            _dvc("remove", f"{old}.dvc")  # the old data stays in DVC's cache and git history
+            log.info("%s is no longer tracked (its .dvc file is removed)", old)
+    _dvc("add", "--quiet", str(destination))
+    schema = Schema(schema.name, schema.task, schema.columns, source=str(destination))
+    write_schema(schema)
+    set_data_params(str(destination), "data/prepared/test.parquet")
+    validated = validate(frame, schema, source=str(source))
+    write_csv(draw_fixture(validated, schema), FIXTURE, schema)
+    EXAMPLE.parent.mkdir(parents=True, exist_ok=True)
+    request = json.dumps(example_request(validated, schema), indent=2, ensure_ascii=False)
+    EXAMPLE.write_text(request + "\n", encoding="utf-8")
+
+    used = [c.name for c in schema.inputs]
+    excluded = [f"{c.name} ({c.reason})" for c in schema.columns if c.role == "excluded"]
+    log.info("adopted %s: %d rows -> %s (DVC-tracked)", source, len(frame), destination)
+    log.info("schema.yaml: %d feature column(s): %s", len(used), ", ".join(used))
+    if excluded:
+        log.warning("excluded from the features: %s", "; ".join(excluded))
+    log.info("wrote %s and %s; review schema.yaml, then run `make pipeline`", FIXTURE, EXAMPLE)
+    return schema
+
+
+def redraw_fixture() -> None:
+    """The test fixture from the current raw data (for the sample, at ``make setup``)."""
+    schema = load_schema()
+    raw = load_params("data")["raw"]
+    validated = validate(read_table(raw, schema), schema, source=raw)
+    write_csv(draw_fixture(validated, schema), FIXTURE, schema)
+    log.info("wrote %s (%d rows of %s)", FIXTURE, min(len(validated), FIXTURE_ROWS), raw)
+
+
+def from_config(path: Path) -> dict[str, Any]:
+    """The answers ``copier copy`` recorded in data/dataset.yml, for ``make setup``."""
+    try:
+        config = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as error:
+        raise UserError(f"cannot read {path}: {error}") from None
+    if not config.get("file") or not config.get("target"):
+        raise UserError(f"{path}: needs 'file' and 'target'")
+    if not Path(config["file"]).expanduser().is_file():
+        raise UserError(
+            f"{path}: file {config['file']!r} not found (relative to the project folder): "
+            "correct it there, or run make adopt-data FILE=path TARGET=column"
+        )
+    return config
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("file", type=Path, nargs="?", help="CSV or parquet file to adopt")
+    parser.add_argument("--target", help="the column to predict")
+    parser.add_argument("--id", default="", help="an identifier column, carried to predictions")
+    parser.add_argument("--timestamp", default="", help="a time column: split train/test by it")
+    parser.add_argument("--config", type=Path, help="take FILE and the columns from this YAML")
+    parser.add_argument("--fixture", action="store_true", help="only redraw the test fixture")
+    args = parser.parse_args(argv)
+
+    if args.fixture:
+        redraw_fixture()
+        return 0
+    if args.config:
+        config = from_config(args.config)
+        args.file, args.target = Path(config["file"]), config["target"]
+        args.id, args.timestamp = config.get("id") or "", config.get("timestamp") or ""
+    if args.file is None or not args.target:
+        raise UserError("give the file and its target column: FILE=path TARGET=column")
+    adopt(args.file, args.target, args.id, args.timestamp)
+    return 0
+
+
+if __name__ == "__main__":
+    run_cli(main)

@@ -1,0 +1,391 @@
+"""The data contract: ``schema.yaml``, its columns, their types and roles; reading and validation.
+
+``schema.yaml`` is one reviewable, committed file. ``make setup`` (or ``make adopt-data``)
+infers it from your data; the bundled sample ships a hand-curated one. For each column it
+records the kind (integer, float, boolean, category, text, timestamp), whether it may be
+empty, the role (``feature``, ``target``, ``id``, ``timestamp`` or ``excluded``, the latter
+with its reason), the categories seen in the data, and any constraint you add under
+``checks`` in pandera's vocabulary (``in_range``, ``isin``, ``greater_than_or_equal_to``,
+``str_matches``, ...). Inferred bounds and categories are never constraints: a new value is
+served, and shows up in monitoring.
+
+Every reader of data goes through here: the prepare stage, the feature stage, the batch CLI,
+the service (its request model is built from the feature columns) and the monitor.
+Types are converted here; nullability, uniqueness and the checks are validated by pandera.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from .settings import UserError
+
+SCHEMA_FILE = Path(os.environ.get("SCHEMA_FILE", "schema.yaml"))
+
+KINDS = ("integer", "float", "boolean", "category", "text", "timestamp")
+ROLES = ("feature", "target", "id", "timestamp", "excluded")
+NUMERIC_KINDS = ("integer", "float", "boolean")
+TEXT_KINDS = ("category", "text")
+# The dtype each kind has once validated: what the features, the model and pandera see.
+_DTYPES = {
+    "integer": "Int64",
+    "float": "float64",
+    "boolean": "boolean",
+    "category": "object",
+    "text": "object",
+    "timestamp": "datetime64[ns, UTC]",
+}
+# Tokens a CSV may use for "missing" in a numeric, boolean or time column (text keeps them).
+NA_TOKENS = frozenset({"", "NA", "N/A", "NaN", "nan", "NULL", "null", "None", "#N/A"})
+_TRUE = {"true", "1", "yes", "t", "y"}
+_FALSE = {"false", "0", "no", "f", "n"}
+_ROWS_SHOWN = 5  # failing rows named in a message
+
+
+class DataValidationError(UserError):
+    """Data breaks the contract; the message names each column, what fails and in which rows."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of the data, as ``schema.yaml`` describes it."""
+
+    name: str
+    kind: str
+    role: str = "feature"
+    nullable: bool = False
+    description: str = ""
+    categories: tuple[Any, ...] | None = None  # seen in the data; a constraint only via checks
+    checks: Mapping[str, Any] = field(default_factory=dict)  # pandera checks, by name
+    reason: str | None = None  # why the column is excluded
+
+    @property
+    def numeric(self) -> bool:
+        return self.kind in NUMERIC_KINDS
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind, "role": self.role, "nullable": self.nullable}
+        if self.reason:
+            out["reason"] = self.reason
+        if self.description:
+            out["description"] = self.description
+        if self.categories is not None:
+            out["categories"] = list(self.categories)
+        if self.checks:
+            out["checks"] = dict(self.checks)
+        return out
+
+
+@dataclass(frozen=True)
+class Schema:
+    """The whole contract: the columns in file order, the task, and where the data came from."""
+
+    name: str
+    task: str
+    columns: tuple[Column, ...]
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        problems = []
+        names = [column.name for column in self.columns]
+        duplicates = sorted({name for name in names if names.count(name) > 1})
+        if duplicates:
+            problems.append(f"duplicate column(s) {', '.join(duplicates)}")
+        for column in self.columns:
+            if column.kind not in KINDS:
+                problems.append(f"'{column.name}': kind '{column.kind}' is not one of {KINDS}")
+            if column.role not in ROLES:
+                problems.append(f"'{column.name}': role '{column.role}' is not one of {ROLES}")
+        for role in ("target", "id", "timestamp"):
+            if sum(column.role == role for column in self.columns) > 1:
+                problems.append(f"more than one column has role '{role}'")
+        if sum(column.role == "target" for column in self.columns) != 1:
+            problems.append("exactly one column must have role 'target'")
+        if not any(column.role == "feature" for column in self.columns):
+            problems.append("no column has role 'feature': the model would have no input")
+        if self.task not in ("classification", "regression"):
+            problems.append(f"task '{self.task}' is not classification or regression")
+        if problems:
+            raise UserError(f"{self.source or 'schema'}: " + "; ".join(problems))
+
+    def role(self, role: str) -> Column | None:
+        return next((column for column in self.columns if column.role == role), None)
+
+    @property
+    def target(self) -> Column:
+        target = self.role("target")
+        assert target is not None  # checked in __post_init__
+        return target
+
+    @property
+    def id(self) -> Column | None:
+        return self.role("id")
+
+    @property
+    def timestamp(self) -> Column | None:
+        return self.role("timestamp")
+
+    @property
+    def inputs(self) -> tuple[Column, ...]:
+        """The columns the features are computed from: what a prediction request carries."""
+        return tuple(column for column in self.columns if column.role == "feature")
+
+    @property
+    def keys(self) -> tuple[Column, ...]:
+        """The id and timestamp columns, where the data has them."""
+        return tuple(c for c in (self.id, self.timestamp) if c is not None)
+
+    def subset(self, names: Iterable[str]) -> tuple[Column, ...]:
+        wanted = set(names)
+        return tuple(column for column in self.columns if column.name in wanted)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "task": self.task,
+            "columns": {column.name: column.to_dict() for column in self.columns},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "schema") -> Schema:
+        if not isinstance(data, dict) or not isinstance(data.get("columns"), dict):
+            raise UserError(f"{source}: expected a mapping with 'name', 'task' and 'columns'")
+        columns = []
+        for name, spec in data["columns"].items():
+            if not isinstance(spec, dict) or "kind" not in spec:
+                raise UserError(f"{source}: column '{name}' needs at least a 'kind'")
+            unknown = set(spec) - {f for f in Column.__dataclass_fields__ if f != "name"}
+            if unknown:
+                raise UserError(f"{source}: column '{name}' has unknown key(s) {sorted(unknown)}")
+            categories = spec.get("categories")
+            columns.append(
+                Column(
+                    name=str(name),
+                    kind=spec["kind"],
+                    role=spec.get("role", "feature"),
+                    nullable=bool(spec.get("nullable", False)),
+                    description=spec.get("description") or "",
+                    categories=None if categories is None else tuple(categories),
+                    checks=spec.get("checks") or {},
+                    reason=spec.get("reason"),
+                )
+            )
+        return cls(str(data.get("name", "data")), str(data.get("task")), tuple(columns), source)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True, width=100)
+
+    @functools.cached_property
+    def pandera(self) -> Any:
+        """The pandera schema of every column: nullability, uniqueness of the id, the checks."""
+        return _pandera_schema(self.columns, self.source)
+
+
+HEADER = """\
+# The data contract of this project: every stage, the batch CLI, the service and the monitor
+# read it. Review it and commit it. For each column:
+#   kind       integer | float | boolean | category | text | timestamp
+#   role       feature | target | id | timestamp | excluded (with the reason)
+#   nullable   whether a value may be missing (a request then sends null)
+#   categories the values seen in the data: information, not a constraint
+#   checks     constraints you add, in pandera's vocabulary, e.g.
+#                checks: {in_range: {min_value: 0, max_value: 120}}
+#                checks: {isin: [basic, premium]}
+# Change a role to use or drop a column, then `make pipeline`.
+"""
+
+
+def load_schema(path: Path | None = None) -> Schema:
+    """Read ``schema.yaml`` (path from ``SCHEMA_FILE``), with a clear error when it is wrong."""
+    path = path or SCHEMA_FILE
+    if not path.exists():
+        raise UserError(f"{path} not found: run `make setup` (or `make adopt-data`) first")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as error:
+        raise UserError(f"{path} is not valid YAML: {error}") from None
+    schema = Schema.from_dict(data, source=str(path))
+    schema.pandera  # noqa: B018  (bad checks are reported now, not halfway through a stage)
+    return schema
+
+
+def write_schema(schema: Schema, path: Path | None = None) -> None:
+    (path or SCHEMA_FILE).write_text(HEADER + schema.to_yaml(), encoding="utf-8")
+
+
+def _pandera_schema(columns: Iterable[Column], source: str) -> Any:
+    # Imported here: pandera is only needed where a whole table is validated.
+    import pandera.pandas as pa
+    from pandera.errors import SchemaDefinitionError
+
+    document = {
+        "schema_type": "dataframe",
+        "version": "0.35.0",
+        "columns": {
+            column.name: {
+                "dtype": None,  # types are converted (and reported) by _convert, not here
+                "nullable": column.nullable,
+                "unique": column.role == "id",
+                "coerce": False,
+                "required": True,
+                "checks": dict(column.checks) or None,
+            }
+            for column in columns
+        },
+        "coerce": False,
+        "strict": False,
+    }
+    try:
+        return pa.DataFrameSchema.from_yaml(yaml.safe_dump(document))
+    except (SchemaDefinitionError, TypeError, ValueError, KeyError, AttributeError) as error:
+        raise UserError(f"{source}: a check is not valid: {error}") from None
+
+
+def read_table(path: str | Path, schema: Schema | None = None) -> pd.DataFrame:
+    """Read a CSV or parquet file, with a clear error when it is missing or unreadable.
+
+    Text columns of the schema are read as text, whatever they look like: pandas' defaults
+    would turn a category "10" into a number and "NA" into a missing value. Only an empty
+    cell is missing.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path} not found")
+    suffixes = "".join(path.suffixes[-2:]).lower()
+    try:
+        if path.suffix.lower() in {".parquet", ".pq"}:
+            frame = pd.read_parquet(path)
+        elif path.suffix.lower() == ".csv" or suffixes == ".csv.gz":
+            text = (
+                {c.name: "string" for c in schema.columns if c.kind in TEXT_KINDS} if schema else {}
+            )
+            frame = pd.read_csv(path, dtype=text, keep_default_na=False, na_values=[""])
+        else:
+            raise UserError(f"{path}: unsupported file type '{path.suffix}' (use .csv or .parquet)")
+    except ImportError as error:
+        raise UserError(f"cannot read {path}: {error}") from None
+    except pd.errors.EmptyDataError:
+        raise UserError(f"{path} is empty") from None
+    except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise UserError(f"cannot read {path}: {str(error).splitlines()[0]}") from None
+    return frame
+
+
+def validate(
+    frame: pd.DataFrame,
+    schema: Schema,
+    columns: Iterable[Column] | None = None,
+    source: str = "data",
+) -> pd.DataFrame:
+    """Check ``frame`` against ``columns`` (default: all) and return them with their dtypes.
+
+    Raises DataValidationError naming every failing column, what fails and the first rows
+    (numbered from 1, the first data row) where it does.
+    """
+    columns = tuple(schema.columns if columns is None else columns)
+    missing = [column.name for column in columns if column.name not in frame.columns]
+    if missing:
+        raise DataValidationError(f"{source}: missing required column(s): {', '.join(missing)}")
+    if frame.empty:
+        raise DataValidationError(f"{source}: no rows")
+
+    frame = frame.reset_index(drop=True)
+    problems: list[str] = []
+    out = pd.DataFrame(index=frame.index)
+    type_errors: dict[str, pd.Series] = {}
+    for column in columns:
+        converted, bad = _convert(frame[column.name], column)
+        if bad.any():
+            problems.append(_problem(column.name, f"not of type {column.kind}", bad))
+            type_errors[column.name] = bad
+        out[column.name] = converted
+    checked = _pandera_schema(columns, source) if columns != schema.columns else schema.pandera
+    problems += _pandera_problems(checked, out, type_errors)
+    if problems:
+        raise DataValidationError(f"{source}: {len(frame)} rows; " + "; ".join(problems))
+    return out
+
+
+def _problem(name: str, what: str, mask: pd.Series | np.ndarray) -> str:
+    rows = np.flatnonzero(np.asarray(mask))
+    shown = ", ".join(str(row + 1) for row in rows[:_ROWS_SHOWN])
+    more = ", ..." if len(rows) > _ROWS_SHOWN else ""
+    return f"'{name}': {len(rows)} row(s) {what} (row {shown}{more})"
+
+
+def _pandera_problems(
+    checked: Any, frame: pd.DataFrame, type_errors: Mapping[str, pd.Series]
+) -> list[str]:
+    from pandera.errors import SchemaErrors
+
+    try:
+        checked.validate(frame, lazy=True)
+    except SchemaErrors as error:
+        cases = error.failure_cases
+    else:
+        return []
+    problems = []
+    for (name, check), group in cases.groupby(["column", "check"], sort=False, dropna=False):
+        if name in type_errors:  # a value of the wrong type is not reported twice
+            bad_rows = frame.index[type_errors[name].to_numpy()]
+            group = group[~group["index"].isin(bad_rows)]
+            if group.empty:
+                continue
+        if check == "not_nullable":
+            what = "empty"
+        elif str(check).startswith("field_uniqueness"):
+            what = "not unique"
+        else:
+            what = f"fail {check}"
+        mask = frame.index.isin(group["index"].dropna())
+        problems.append(_problem(str(name), what, mask))
+    return problems
+
+
+def _convert(values: pd.Series, column: Column) -> tuple[pd.Series, pd.Series]:
+    """Convert to the column's dtype; return the converted values and a mask of bad ones."""
+    if column.kind not in TEXT_KINDS and values.dtype in (object, "string"):
+        values = values.mask(values.astype("string").str.strip().isin(NA_TOKENS))
+    present = values.notna()
+    if column.kind in {"integer", "float"}:
+        if values.dtype == bool:
+            values = values.astype("float64")
+        converted = pd.to_numeric(values, errors="coerce").astype("float64")
+        bad = present & converted.isna()
+        infinite = np.isinf(converted)
+        bad |= infinite
+        converted = converted.where(~infinite)
+        if column.kind == "integer":
+            # Beyond int64 a value would wrap around: reject it rather than misread it.
+            too_big = converted.abs() >= 2**63
+            fractional = converted.notna() & (converted % 1 != 0)
+            bad |= too_big | fractional
+            converted = converted.where(~(too_big | fractional)).astype("Float64").astype("Int64")
+        return converted, bad
+    if column.kind == "boolean":
+        if pd.api.types.is_bool_dtype(values.dtype):
+            return values.astype("boolean"), pd.Series(False, index=values.index)
+        text = values.astype("string").str.strip().str.lower()
+        converted = pd.Series(pd.NA, index=values.index, dtype="boolean")
+        converted[text.isin(_TRUE).fillna(False).astype(bool)] = True
+        converted[text.isin(_FALSE).fillna(False).astype(bool)] = False
+        return converted, present & converted.isna()
+    if column.kind == "timestamp":
+        converted = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601")
+        return converted, present & converted.isna()
+    converted = values.astype("string").astype(object).where(present, None)
+    return converted, pd.Series(False, index=values.index)
+
+
+def with_columns(schema: Schema, columns: Iterable[Column]) -> Schema:
+    """A copy of ``schema`` with these columns in place of its own (for tests and adoption)."""
+    return replace(schema, columns=tuple(columns))
