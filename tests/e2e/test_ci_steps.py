@@ -132,6 +132,50 @@ def test_ci_workflow_passes_on_the_first_push(pushed: tuple[Project, Path], tmp_
     assert "not run: no Docker engine" in build.note, build.note
 
 
+def test_ci_of_a_project_made_from_a_private_file(template_repo: Path, tmp_path: Path) -> None:
+    """Own data, no DVC remote on the runner: tests green on the fixture, the pipeline says why
+    it did not run, and nothing fails obscurely."""
+    from sklearn.datasets import load_iris
+
+    iris = load_iris(as_frame=True)
+    table = iris.frame.assign(species=iris.target.map(dict(enumerate(iris.target_names))))
+    table.drop(columns=["target"]).to_csv(tmp_path / "iris.csv", index=False)
+    project = bake_project(
+        template_repo,
+        tmp_path / "iris-model",
+        dataset="file",
+        dataset_path=str(tmp_path / "iris.csv"),
+        target_column="species",
+    )
+    project.run("make", "setup", timeout=900)
+    project.run("make", "pipeline", timeout=900)
+    project.commit("Initial commit")
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "clone", "--quiet", "--bare", str(project.path), str(origin))
+
+    runner = LocalRunner(
+        origin,
+        tmp_path / "run",
+        base_env=_base_env(),
+        github=_github(origin, "refs/heads/main", "push"),
+        secrets={"GITHUB_TOKEN": "fake-github-token"},
+    )
+    results = runner.run(project.path / ".github" / "workflows" / "ci.yml")
+    assert {job: result.result for job, result in results.items()} == {
+        "lint": "success",
+        "test": "success",
+        "pipeline": "success",
+        "container": "skipped",
+    }
+    assert " passed" in results["test"].step("Tests").output
+    pipeline = results["pipeline"]
+    assert "### Pipeline not run: no access to the data" in pipeline.summary, pipeline.summary
+    assert "section 'CI/CD'" in pipeline.summary
+    assert pipeline.outputs == {"trained": "false"}
+    assert pipeline.step("Pipeline").conclusion == "skipped"
+    assert not (runner.artifacts / "model").exists()
+
+
 def test_monitor_workflow_flags_the_drifted_batch_and_opens_one_issue(
     pushed: tuple[Project, Path], tmp_path: Path
 ) -> None:
