@@ -119,11 +119,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output-dir", type=Path, default=Path("reports"))
     args = parser.parse_args(argv)
     params = load_params("monitor")
-    drift_share = param(params, "drift_share", float, "monitor")
+    drift_share = param(params, "drift_share", float)
     if not 0 < drift_share <= 1:
         raise UserError(f"monitor.drift_share must be in (0, 1], got {drift_share}")
 
-    current_path = args.current or Path(param(load_params("data"), "current", str, "data"))
+    current_path = args.current or Path(param(load_params("data"), "current", str))
     schema = load_schema()
     for path in (args.reference, current_path):
         if not path.exists():

@@ -62,17 +62,15 @@ def split_at_random(
 
 def split(frame: pd.DataFrame, schema: Schema, params: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train and test sets as ``params`` (the prepare section) and the schema's roles say."""
-    test_size = param(params, "test_size", float, "prepare")
+    test_size = param(params, "test_size", float)
     if not 0 < test_size < 1:
         raise UserError(f"prepare.test_size must be between 0 and 1, got {test_size}")
     if schema.timestamp is not None:
-        gap_days = param(params, "gap_days", float, "prepare")
+        gap_days = param(params, "gap_days", float)
         train, test = split_by_time(frame, schema.timestamp.name, test_size, gap_days)
     else:
         stratify = schema.target.name if schema.task == "classification" else None
-        train, test = split_at_random(
-            frame, stratify, test_size, param(params, "seed", int, "prepare")
-        )
+        train, test = split_at_random(frame, stratify, test_size, param(params, "seed", int))
     if train.empty or test.empty:
         raise UserError(
             f"{len(frame)} rows are too few to split with these prepare params: {params}"
