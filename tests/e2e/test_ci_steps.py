@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import stat
 from pathlib import Path
@@ -135,11 +136,15 @@ def test_ci_workflow_passes_on_the_first_push(pushed: tuple[Project, Path], tmp_
 def test_ci_of_a_project_made_from_a_private_file(template_repo: Path, tmp_path: Path) -> None:
     """Own data, no DVC remote on the runner: tests green on the fixture, the pipeline says why
     it did not run, and nothing fails obscurely."""
-    from sklearn.datasets import load_iris
-
-    iris = load_iris(as_frame=True)
-    table = iris.frame.assign(species=iris.target.map(dict(enumerate(iris.target_names))))
-    table.drop(columns=["target"]).to_csv(tmp_path / "iris.csv", index=False)
+    rng = random.Random(0)
+    rows = ["petal_length,petal_width,colour,species"]
+    for species, (length, width) in {"setosa": (1.5, 0.3), "virginica": (5.5, 2.0)}.items():
+        for _ in range(150):
+            colour = rng.choice(["blue", "white", "purple"])
+            rows.append(
+                f"{rng.gauss(length, 0.4):.2f},{rng.gauss(width, 0.3):.2f},{colour},{species}"
+            )
+    (tmp_path / "iris.csv").write_text("\n".join(rows) + "\n")
     project = bake_project(
         template_repo,
         tmp_path / "iris-model",
