@@ -18,6 +18,7 @@ from typing import Any
 
 import joblib
 import pandas as pd
+import sklearn
 
 from .bundle import ModelBundle
 from .features import compute_features
@@ -57,15 +58,16 @@ def probability_column(label: Any) -> str:
 def predict_frame(bundle: ModelBundle, features: pd.DataFrame) -> pd.DataFrame:
     """Predict from a features frame: a ``prediction`` column, plus class probabilities."""
     inputs = features[bundle.features]
-    result = pd.DataFrame(index=features.index)
-    if bundle.classes is not None:
+    # compute_features leaves no infinity (NaN is imputed): skip scikit-learn's finiteness
+    # checks, a third of the time of a one-record prediction.
+    with sklearn.config_context(assume_finite=True):
+        if bundle.classes is None:
+            return pd.DataFrame({"prediction": bundle.pipeline.predict(inputs)}, index=inputs.index)
         probabilities = bundle.pipeline.predict_proba(inputs)
-        result["prediction"] = [bundle.classes[i] for i in probabilities.argmax(axis=1)]
-        for position, label in enumerate(bundle.classes):
-            result[probability_column(label)] = probabilities[:, position]
-    else:
-        result["prediction"] = bundle.pipeline.predict(inputs)
-    return result
+    result = {"prediction": [bundle.classes[i] for i in probabilities.argmax(axis=1)]}
+    for position, label in enumerate(bundle.classes):
+        result[probability_column(label)] = probabilities[:, position]
+    return pd.DataFrame(result, index=inputs.index)
 
 
 def predict_file(bundle: ModelBundle, source: Path) -> pd.DataFrame:
