@@ -47,6 +47,23 @@ def bake(template_repo: Path, tmp_path: Path) -> Callable[..., Project]:
     return _bake
 
 
+@pytest.fixture(scope="session")
+def baked(template_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Project]:
+    """Like `bake`, but one render per set of answers for the whole session, shared by every
+    test that asks for the same answers: for tests that only read the project."""
+    cache: dict[tuple[tuple[str, str], ...], Project] = {}
+
+    def _baked(**answers: str) -> Project:
+        key = tuple(sorted(answers.items()))
+        if key not in cache:
+            folder = answers.get("project_name", "my-model").replace(" ", "-")
+            destination = tmp_path_factory.mktemp("baked") / folder
+            cache[key] = bake_project(template_repo, destination, **answers)
+        return cache[key]
+
+    return _baked
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _git_identity() -> Iterator[None]:
     """Commits in generated projects need an identity, whatever the machine's git config."""

@@ -15,6 +15,7 @@ from typing import Any
 
 import copier
 import httpx
+import pytest
 import yaml
 
 TEMPLATE_ROOT = Path(__file__).resolve().parents[1]
@@ -28,6 +29,19 @@ def git(cwd: Path, *args: str) -> str:
             f"{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
         )
     return result.stdout
+
+
+def require(available: object, what: str) -> None:
+    """Skip a test this machine cannot run (`what` says what is missing and what installs it);
+    under CI=true, fail instead: a check that cannot run on CI must not pass there unseen.
+
+    Every skip in tests/ goes through here (tests/test_checkers.py checks that).
+    """
+    if available:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what}; under CI=true this fails instead of skipping")
+    pytest.skip(what)
 
 
 def tool_env(extra: dict[str, str] | None = None) -> dict[str, str]:

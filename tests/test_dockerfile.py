@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
-import sys
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
+from tests import checkers
+from tests.answers import choices, matrix, questions
 from tests.project import Project
 
-VERSIONS = ["3.11", "3.12", "3.13"]
+VERSIONS = choices(questions()["python_version"])
 
 
 def _instructions(dockerfile: str) -> list[tuple[str, str]]:
@@ -75,15 +74,11 @@ def _docker_string(word: str) -> str:
     return "".join(text)
 
 
-def _hadolint() -> str:
-    found = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
-    assert Path(found).exists(), "hadolint is a dev dependency: run `make install`"
-    return found
-
-
 @pytest.mark.parametrize("version", VERSIONS)
-def test_dockerfile_renders_for_each_python(bake, version: str) -> None:
-    project = bake(python_version=version)
+def test_dockerfile_renders_for_each_python(baked: Callable[..., Project], version: str) -> None:
+    # A combination of the rendering tests with this version: their render is reused.
+    default = str(questions()["python_version"]["default"])
+    project = baked(**next(a for a in matrix() if a.get("python_version", default) == version))
     dockerfile = project.read("Dockerfile")
     package = project.answers["package_name"]
     instructions = _instructions(dockerfile)
@@ -174,7 +169,6 @@ def test_dockerfile_passes_hadolint_with_healthcheck_required(
     # The project's .hadolint.yaml makes every finding fail and DL3057 (no HEALTHCHECK, off
     # in hadolint by default) an error; the flags say it again, whatever the file says.
     strict = [
-        _hadolint(),
         "--error",
         "DL3057",
         "--failure-threshold",
@@ -183,15 +177,11 @@ def test_dockerfile_passes_hadolint_with_healthcheck_required(
         "--format",
         "json",
     ]
-    result = subprocess.run(
-        [*strict, "Dockerfile"], cwd=project.path, capture_output=True, text=True, check=False
-    )
+    result = checkers.hadolint(*strict, "Dockerfile", cwd=project.path)
     assert result.returncode == 0 and json.loads(result.stdout or "[]") == [], (
         result.stdout + result.stderr
     )
-    with_config = subprocess.run(
-        [_hadolint(), "Dockerfile"], cwd=project.path, capture_output=True, text=True, check=False
-    )
+    with_config = checkers.hadolint("Dockerfile", cwd=project.path)
     assert with_config.returncode == 0, with_config.stdout + with_config.stderr
 
     # The check is live: the same Dockerfile without its HEALTHCHECK fails, with the flags
@@ -200,14 +190,8 @@ def test_dockerfile_passes_hadolint_with_healthcheck_required(
     start = next(i for i, line in enumerate(lines) if line.startswith("HEALTHCHECK --"))
     without = lines[:start] + lines[start + 2 :]
     (project.path / "Dockerfile.nohealthcheck").write_text("".join(without))
-    for command in (strict, [_hadolint()]):
-        broken = subprocess.run(
-            [*command, "Dockerfile.nohealthcheck"],
-            cwd=project.path,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+    for flags in (strict, []):
+        broken = checkers.hadolint(*flags, "Dockerfile.nohealthcheck", cwd=project.path)
         assert broken.returncode != 0 and "DL3057" in broken.stdout, broken.stdout + broken.stderr
 
 
