@@ -1,0 +1,201 @@
+"""End to end: the generated service over real HTTP, under attack and under load.
+
+- an OpenAPI fuzzer (schemathesis) drives the service's own spec: no input gets a 5xx;
+- a minute at 64 concurrent clients (wrk): no error, and resident memory grows less than 10%
+  from the end of the warm-up to the end;
+- SIGTERM with requests in flight: they finish, the server stops listening, and it exits
+  within the grace period of the container's command.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import httpx
+import pytest
+
+from tests.project import Project, bake_project, free_port, tool_env, wait_until_ready
+
+pytestmark = pytest.mark.e2e
+
+GRACE_SECONDS = 5  # the Dockerfile's CMD: --timeout-graceful-shutdown 5
+
+
+@pytest.fixture(scope="module")
+def project(template_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Project:
+    project = bake_project(template_repo, tmp_path_factory.mktemp("serving") / "my-model")
+    project.run("make", "setup", timeout=900)
+    project.run("make", "pipeline", timeout=900)
+    return project
+
+
+def _start(project: Project, port: int, *extra: str) -> subprocess.Popen[str]:
+    """`bentoml serve` on loopback; its log goes to a file (a pipe would fill up and block)."""
+    package = project.answers["package_name"]
+    log = open(project.path / f"serve-{port}.log", "w+")  # closed by _stop
+    server = subprocess.Popen(
+        [
+            *(".venv/bin/bentoml", "serve", f"{package}.service:ModelService"),
+            *("--host", "127.0.0.1", "--port", str(port), *extra),
+        ],
+        cwd=project.path,
+        env=tool_env(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    server.log = log  # type: ignore[attr-defined]
+    wait_until_ready(f"http://127.0.0.1:{port}/readyz", server, log=lambda: _read(log))
+    return server
+
+
+def _read(log: IO[str]) -> str:
+    log.flush()
+    log.seek(0)
+    return log.read()
+
+
+def _stop(server: subprocess.Popen[str]) -> str:
+    if server.poll() is None:
+        os.killpg(server.pid, signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+    text = _read(server.log)  # type: ignore[attr-defined]
+    server.log.close()  # type: ignore[attr-defined]
+    return text
+
+
+@pytest.fixture(scope="module")
+def served(project: Project) -> Iterator[str]:
+    port = free_port()
+    server = _start(project, port)
+    yield f"http://127.0.0.1:{port}"
+    log = _stop(server)
+    assert "Traceback" not in log, log[-4000:]
+
+
+def _tree_rss(pid: int) -> int:
+    """Resident memory (bytes) of a process and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(parent, []).append(int(entry.name))
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        todo += children.get(current, [])
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+        except OSError:
+            continue
+        match = re.search(r"VmRSS:\s+(\d+) kB", status)
+        total += int(match.group(1)) * 1024 if match else 0
+    return total
+
+
+def test_fuzzing_the_openapi_finds_no_server_error(served: str) -> None:
+    schemathesis = Path(sys.executable).parent / "schemathesis"
+    result = subprocess.run(
+        [
+            str(schemathesis),
+            "run",
+            f"{served}/docs.json",
+            "--checks",
+            "not_a_server_error",
+            "--max-examples",
+            "300",
+            "--seed",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout[-6000:]
+    assert re.search(r"\d+ generated, \d+ passed", result.stdout), result.stdout[-3000:]
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk (make install-system) is missing")
+def test_a_minute_at_64_clients_has_no_error_and_no_memory_growth(
+    project: Project, tmp_path: Path
+) -> None:
+    port = free_port()
+    server = _start(project, port)
+    try:
+        record = json.loads(project.read("examples/request.json"))["records"][0]
+        script = tmp_path / "post.lua"
+        body = json.dumps({"records": [record]})
+        script.write_text(
+            'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+            f"wrk.body = [[{body}]]\n"
+        )
+        url = f"http://127.0.0.1:{port}/predict"
+
+        def load(seconds: int) -> str:
+            command = ["wrk", "-t2", "-c64", f"-d{seconds}s", "-s", str(script), url]
+            return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+
+        load(10)  # warm-up: imports, caches, the batcher's estimates
+        before = _tree_rss(server.pid)
+        out = load(60)
+        after = _tree_rss(server.pid)
+    finally:
+        log = _stop(server)
+    requests = int(re.search(r"(\d+) requests in", out).group(1))
+    assert requests > 1000, out
+    assert "Non-2xx" not in out and "Socket errors" not in out, out
+    assert after < 1.10 * before, f"resident memory {before / 1e6:.0f} MB -> {after / 1e6:.0f} MB"
+    assert "Traceback" not in log, log[-4000:]
+
+
+def test_sigterm_lets_requests_in_flight_finish(project: Project) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    # As the container runs it; `docker stop` signals the main process only.
+    server = _start(project, port, "--timeout-graceful-shutdown", str(GRACE_SECONDS))
+    record = json.loads(project.read("examples/request.json"))["records"][0]
+    body = {"records": [record] * 500}
+    answers: list[object] = []
+
+    def post() -> None:
+        try:
+            answers.append(httpx.post(f"{base}/predict", json=body, timeout=30).status_code)
+        except httpx.HTTPError as error:
+            answers.append(repr(error))
+
+    clients = [threading.Thread(target=post) for _ in range(4)]
+    for client in clients:
+        client.start()
+    time.sleep(0.2)  # the requests are in flight
+    signalled = time.monotonic()
+    server.send_signal(signal.SIGTERM)
+    for client in clients:
+        client.join()
+    try:
+        server.wait(timeout=GRACE_SECONDS + 10)
+    finally:
+        log = _stop(server)
+    assert answers == [200] * 4, answers
+    assert time.monotonic() - signalled < GRACE_SECONDS + 10
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"{base}/readyz", timeout=2)
+    assert "Traceback" not in log, log[-4000:]
