@@ -111,7 +111,7 @@ def _tree_rss(pid: int) -> int:
     return total
 
 
-def test_fuzzing_the_openapi_finds_no_server_error(served: str) -> None:
+def test_fuzzing_the_openapi_finds_no_server_error(served: str, tmp_path: Path) -> None:
     schemathesis = Path(sys.executable).parent / "schemathesis"
     result = subprocess.run(
         [
@@ -129,6 +129,7 @@ def test_fuzzing_the_openapi_finds_no_server_error(served: str) -> None:
         text=True,
         timeout=600,
         check=False,
+        cwd=tmp_path,  # its reports folder
     )
     assert result.returncode == 0, result.stdout[-6000:]
     assert re.search(r"\d+ generated, \d+ passed", result.stdout), result.stdout[-3000:]
