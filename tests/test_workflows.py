@@ -53,6 +53,7 @@ WRITE_GRANTS = {
     ("monitor.yml", "issue"): {"issues"},
     ("monitor.yml", "retrain"): {"actions"},
     ("retrain.yml", "retrain"): {"contents", "pull-requests"},
+    ("template-sync.yml", "sync"): {"contents", "pull-requests"},
 }
 OIDC_LOGINS = {"aws-actions/configure-aws-credentials", "google-github-actions/auth", "azure/login"}
 PIN = re.compile(r"^\s*(?:-\s+)?uses:\s+(\S+?)@(\S+)\s*(?:#\s*(\S+))?\s*$")
@@ -76,7 +77,7 @@ def _own_workflows() -> list[Path]:
 
 def test_every_workflow_is_generated(project: Project) -> None:
     names = {path.name for path in _workflows(project)}
-    assert names == {"ci.yml", "cd.yml", "monitor.yml", "retrain.yml"}
+    assert names == {"ci.yml", "cd.yml", "monitor.yml", "retrain.yml", "template-sync.yml"}
     assert project.has_file(".github/dependabot.yml")
     assert project.has_file(".gto")
     for path in [*_workflows(project), project.path / ".github" / "dependabot.yml"]:
