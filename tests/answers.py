@@ -10,6 +10,7 @@ copier.yml and validators (a dry run that renders no file).
 
 from __future__ import annotations
 
+import atexit
 import functools
 import itertools
 import re
@@ -92,6 +93,7 @@ def _stub_template(copier_yml: Path) -> Path:
     """copier.yml alone, with an empty template folder: copier asks and validates, renders
     nothing. (The repository itself is a git checkout, which copier would clone.)"""
     stub = Path(tempfile.mkdtemp(prefix="copier-answers-"))
+    atexit.register(shutil.rmtree, stub, ignore_errors=True)
     shutil.copy2(copier_yml, stub / "copier.yml")
     subdirectory = yaml.safe_load(copier_yml.read_text()).get("_subdirectory", "")
     (stub / subdirectory).mkdir(parents=True, exist_ok=True)
