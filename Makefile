@@ -9,8 +9,9 @@ SHELL := bash
 # uv from PATH; without one, a private copy is installed into .tools/ from PyPI.
 UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 PYTEST_ARGS ?=
+BUMP_ARGS ?=
 
-.PHONY: help install install-system demo lint test test-fast bench clean
+.PHONY: help install install-system demo lint test test-fast bench clean bump cookiecutter-json
 
 help: ## Show this help
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -42,6 +43,12 @@ test-fast: install ## Only the fast rendering tests
 
 bench: install install-system ## Benchmarks, each against a baseline run beside it
 	@for script in benchmarks/*.py; do echo "== $$script"; $(UV) run python "$$script"; done
+
+bump: install ## Move the generated project's pins Dependabot cannot see to their newest releases
+	$(UV) run python scripts/bump.py $(BUMP_ARGS)
+
+cookiecutter-json: install ## Write cookiecutter.json from copier.yml (after changing a question)
+	$(UV) run python scripts/cookiecutter_json.py
 
 clean: ## Remove the demo project and caches
 	rm -rf demo .pytest_cache

@@ -54,6 +54,8 @@ WRITE_GRANTS = {
     ("monitor.yml", "retrain"): {"actions"},
     ("retrain.yml", "retrain"): {"contents", "pull-requests"},
     ("template-sync.yml", "sync"): {"contents", "pull-requests"},
+    ("upstream.yml", "report"): {"issues"},
+    ("release.yml", "release"): {"contents"},
 }
 OIDC_LOGINS = {"aws-actions/configure-aws-credentials", "google-github-actions/auth", "azure/login"}
 PIN = re.compile(r"^\s*(?:-\s+)?uses:\s+(\S+?)@(\S+)\s*(?:#\s*(\S+))?\s*$")
