@@ -1,0 +1,145 @@
+"""The template's releases (scripts/release.py, .github/workflows/release.yml): CHANGELOG.md is
+well formed and names every migration; the release workflow, run here step by step, tags the
+newest dated entry once, with its text as the notes, and does nothing for an undated one."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import stat
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from tests.gha import LocalRunner
+from tests.project import TEMPLATE_ROOT, git
+
+
+def _load(path: Path) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+release = _load(TEMPLATE_ROOT / "scripts" / "release.py")
+
+FAKE_GH = """#!/usr/bin/env python3
+# A stand-in for the GitHub CLI: records each call and the notes file it is given.
+import json, os, sys
+args = sys.argv[1:]
+notes = open(args[args.index("--notes-file") + 1]).read() if "--notes-file" in args else None
+with open(os.environ["FAKE_GH_LOG"], "a") as log:
+    log.write(json.dumps({"args": args, "notes": notes, "repo": os.environ.get("GH_REPO")}) + "\\n")
+if args[:2] == ["issue", "list"]:
+    print(os.environ.get("FAKE_GH_OPEN_ISSUE", ""))
+"""
+
+
+def fake_gh(folder: Path) -> tuple[Path, Path]:
+    """A `gh` on PATH that logs its calls to the returned file."""
+    bin_dir = folder / "bin"
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    gh = bin_dir / "gh"
+    gh.write_text(FAKE_GH)
+    gh.chmod(gh.stat().st_mode | stat.S_IEXEC)
+    return bin_dir, folder / "gh.jsonl"
+
+
+def gh_calls(log: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+
+def test_the_changelog_is_well_formed_and_names_every_migration() -> None:
+    assert release.problems(TEMPLATE_ROOT / "CHANGELOG.md", TEMPLATE_ROOT / "copier.yml") == []
+
+
+def test_the_check_reports_a_broken_changelog(tmp_path: Path) -> None:
+    changelog = tmp_path / "CHANGELOG.md"
+    changelog.write_text(
+        "# Changelog\n\n## 0.1.0 - unreleased\n\nOld.\n\n## 0.3.0 - 2026-01-01\n\nNew.\n"
+        "## 1.0beta - 2026-01-01\n"
+    )
+    copier_yml = tmp_path / "copier.yml"
+    copier_yml.write_text('_migrations:\n  - version: "0.3.0"\n    command: "true"\n')
+    said = release.problems(changelog, copier_yml)
+    assert "0.3.0: not older than 0.1.0" in said
+    assert "1.0beta: not a PEP 440 version" in said
+    assert "migration 0.3.0: its CHANGELOG entry does not describe it" in said
+    changelog.write_text("## Unreleased\n")
+    with pytest.raises(SystemExit, match=r"is not '## X\.Y\.Z - YYYY-MM-DD'"):
+        release.entries(changelog)
+
+
+@pytest.mark.parametrize(
+    ("heading", "tags", "expected"),
+    [
+        ("## 0.3.0 - 2026-02-01", {"v0.2.0"}, "0.3.0"),
+        ("## 0.3.0 - 2026-02-01", {"v0.2.0", "v0.3.0"}, None),
+        ("## 0.3.0 - unreleased", {"v0.2.0"}, None),
+    ],
+    ids=["dated-untagged", "already-tagged", "unreleased"],
+)
+def test_next_release(tmp_path: Path, heading: str, tags: set[str], expected: str | None) -> None:
+    changelog = tmp_path / "CHANGELOG.md"
+    changelog.write_text(f"# Changelog\n\n{heading}\n\n- New.\n\n## 0.2.0 - 2026-01-01\n\n- Old.\n")
+    entry = release.next_release(changelog, tags)
+    assert (entry.version if entry else None) == expected
+    if entry:
+        assert entry.text.strip() == "- New."
+
+
+def _repository(tmp_path: Path, newest: str) -> Path:
+    """A repository with scripts/release.py and a changelog, tagged v0.2.0, as a bare origin."""
+    work = tmp_path / "work"
+    (work / "scripts").mkdir(parents=True)
+    shutil.copy2(TEMPLATE_ROOT / "scripts" / "release.py", work / "scripts" / "release.py")
+    (work / "CHANGELOG.md").write_text(
+        f"# Changelog\n\n{newest}\n\n- Template sync.\n\n## 0.2.0 - 2026-01-01\n\n- Old.\n"
+    )
+    git(work, "init", "--quiet", "--initial-branch=main")
+    git(work, "add", "--all")
+    git(work, "commit", "--quiet", "--no-verify", "-m", "0.2.0")
+    git(work, "tag", "v0.2.0")
+    git(work, "commit", "--quiet", "--no-verify", "--allow-empty", "-m", "Later")
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "clone", "--quiet", "--bare", str(work), str(origin))
+    return origin
+
+
+@pytest.mark.parametrize("dated", [True, False], ids=["dated", "unreleased"])
+def test_the_release_workflow_tags_a_dated_entry_once(tmp_path: Path, dated: bool) -> None:
+    origin = _repository(tmp_path, "## 0.3.0 - 2026-02-01" if dated else "## 0.3.0 - unreleased")
+    bin_dir, log = fake_gh(tmp_path)
+    sha = git(origin, "rev-parse", "main").strip()
+    runner = LocalRunner(
+        origin,
+        tmp_path / "run",
+        base_env={"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "FAKE_GH_LOG": str(log)},
+        github={
+            "event_name": "push",
+            "ref": "refs/heads/main",
+            "ref_name": "main",
+            "sha": sha,
+            "repository": "octo/copier-mlops",
+            "token": "fake-github-token",
+        },
+    )
+    job = runner.run(TEMPLATE_ROOT / ".github" / "workflows" / "release.yml")["release"]
+    assert job.result == "success"
+    calls = gh_calls(log)
+    if not dated:
+        assert job.step("Tag it").conclusion == "skipped" and not calls
+        return
+    assert job.step("The version to release").outputs == {"tag": "v0.3.0", "version": "0.3.0"}
+    assert len(calls) == 1, calls
+    args = calls[0]["args"]
+    assert args[:3] == ["release", "create", "v0.3.0"]
+    assert args[args.index("--target") + 1] == sha
+    assert calls[0]["notes"] == "- Template sync.\n" and calls[0]["repo"] == "octo/copier-mlops"
