@@ -25,7 +25,14 @@ from typing import IO
 import httpx
 import pytest
 
-from tests.project import Project, bake_project, free_port, tool_env, wait_until_ready
+from tests.project import (
+    Project,
+    bake_project,
+    free_port,
+    require,
+    tool_env,
+    wait_until_ready,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -135,10 +142,10 @@ def test_fuzzing_the_openapi_finds_no_server_error(served: str, tmp_path: Path) 
     assert re.search(r"\d+ generated, \d+ passed", result.stdout), result.stdout[-3000:]
 
 
-@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk (make install-system) is missing")
 def test_a_minute_at_64_clients_has_no_error_and_no_memory_growth(
     project: Project, tmp_path: Path
 ) -> None:
+    require(shutil.which("wrk"), "wrk is missing (make install-system installs it)")
     port = free_port()
     server = _start(project, port)
     try:
