@@ -39,7 +39,9 @@ def template_source(context: dict[str, Any]) -> str:
         return template
     path = Path(template).expanduser()
     candidates = [path] if path.is_absolute() else []
-    candidates += [Path(os.environ.get("PWD", ".")) / path, Path(context["_output_dir"]) / path]
+    # cruft, which drives cookiecutter itself, gives no _output_dir: the project's parent then.
+    output = context.get("_output_dir") or Path.cwd().parent
+    candidates += [Path(os.environ.get("PWD", ".")) / path, Path(output) / path]
     for candidate in candidates:
         if (candidate / "copier.yml").is_file():
             return str(candidate.resolve())
