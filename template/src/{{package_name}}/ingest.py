@@ -119,6 +119,11 @@ def _kind(values: pd.Series) -> str:
     return "category"
 
 
+def _shown(value: Any) -> str:
+    """A value as a message quotes it: 103 or 'yes', never np.int64(103)."""
+    return repr(value.item() if isinstance(value, np.generic) else value)
+
+
 def _parses_as_time(values: pd.Series) -> pd.Series:
     return pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601")
 
@@ -151,7 +156,7 @@ def infer_schema(
         classes = labels.nunique()
         if classes < 2:
             raise UserError(
-                f"target '{target}' has one class ({labels.iloc[0]!r}): nothing to learn"
+                f"target '{target}' has one class ({_shown(labels.iloc[0])}): nothing to learn"
             )
         if classes > MAX_CLASSES:
             raise UserError(
@@ -161,7 +166,7 @@ def infer_schema(
             )
     elif _as_numeric(labels) is None or pd.api.types.is_bool_dtype(labels.dtype):
         example = labels[pd.to_numeric(labels, errors="coerce").isna()]
-        shown = f" (e.g. {example.iloc[0]!r})" if len(example) else ""
+        shown = f" (e.g. {_shown(example.iloc[0])})" if len(example) else ""
         raise UserError(f"target '{target}' is not numeric{shown}: regression needs numbers")
 
     if timestamp:
@@ -169,7 +174,7 @@ def infer_schema(
         parsed = _parses_as_time(present)
         if parsed.isna().any() or present.empty:
             bad = present[parsed.isna()]
-            example = f" (e.g. {bad.iloc[0]!r} in row {bad.index[0] + 1})" if len(bad) else ""
+            example = f" (e.g. {_shown(bad.iloc[0])} in row {bad.index[0] + 1})" if len(bad) else ""
             raise UserError(f"timestamp column '{timestamp}' does not parse as dates{example}")
     if id_column:
         duplicated = frame[id_column][frame[id_column].duplicated(keep=False)]
@@ -177,7 +182,7 @@ def infer_schema(
             value = duplicated.iloc[0]
             rows = (frame.index[frame[id_column] == value][:3] + 1).tolist()
             raise UserError(
-                f"id column '{id_column}' has duplicate values (e.g. {value!r} in rows "
+                f"id column '{id_column}' has duplicate values (e.g. {_shown(value)} in rows "
                 f"{', '.join(map(str, rows))})"
             )
 
@@ -341,8 +346,10 @@ def adopt(source: Path, target: str, id_column: str | None, timestamp: str | Non
     for key in ("raw", "current"):
         old = Path(str(previous.get(key) or ""))
         if old != destination and Path(f"{old}.dvc").is_file():
-            _dvc("remove", f"{old}.dvc")  # the old data stays in DVC's cache and git history
-            log.info("%s is no longer tracked (its .dvc file is removed)", old)
+            # --outs: the old file leaves the workspace too; kept there, no longer ignored, the
+            # next `git add` would commit it to git. It stays in DVC's cache and git history.
+            _dvc("remove", "--outs", f"{old}.dvc")
+            log.info("%s is no longer tracked (removed; DVC's cache keeps it)", old)
     _dvc("add", "--quiet", str(destination))
     schema = Schema(schema.name, schema.task, schema.columns, source=str(destination))
     write_schema(schema)
