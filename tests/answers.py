@@ -100,18 +100,18 @@ def _stub_template(copier_yml: Path) -> Path:
     return stub
 
 
-def _copier_accepts(copier_yml: Path, answers: dict[str, str]) -> bool:
+def ask_copier(answers: dict[str, str], copier_yml: Path = COPIER_YML) -> None:
+    """Give copier these answers as `copier copy --defaults` would, in a dry run of copier.yml
+    alone: a ValueError with copier's message if a validator rejects one, else nothing."""
     stub = _stub_template(copier_yml)
+    copier.run_copy(
+        str(stub), stub / "out", data=answers, defaults=True, pretend=True, quiet=True, unsafe=False
+    )
+
+
+def _copier_accepts(copier_yml: Path, answers: dict[str, str]) -> bool:
     try:
-        copier.run_copy(
-            str(stub),
-            stub / "out",
-            data=answers,
-            defaults=True,
-            pretend=True,
-            quiet=True,
-            unsafe=False,
-        )
+        ask_copier(answers, copier_yml)
     except ValueError:  # what copier raises for an answer its validators reject
         return False
     return True

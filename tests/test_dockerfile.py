@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -121,8 +122,10 @@ def test_dockerfile_renders_for_each_python(baked: Callable[..., Project], versi
     )
 
 
-def test_dockerignore_keeps_the_context_to_what_the_image_needs(bake) -> None:
-    project = bake()
+def test_dockerignore_keeps_the_context_to_what_the_image_needs(
+    baked: Callable[..., Project],
+) -> None:
+    project = baked()
     patterns = [
         line.strip()
         for line in project.read(".dockerignore").splitlines()
@@ -161,9 +164,9 @@ def test_dockerignore_keeps_the_context_to_what_the_image_needs(bake) -> None:
     ],
 )
 def test_dockerfile_passes_hadolint_with_healthcheck_required(
-    bake, answers: dict[str, str]
+    baked: Callable[..., Project], answers: dict[str, str], tmp_path: Path
 ) -> None:
-    project = bake(**answers)
+    project = baked(**answers)
     description = _labels(project.read("Dockerfile"))["org.opencontainers.image.description"]
     assert _docker_string(description) == project.answers["description"]
     # The project's .hadolint.yaml makes every finding fail and DL3057 (no HEALTHCHECK, off
@@ -189,9 +192,10 @@ def test_dockerfile_passes_hadolint_with_healthcheck_required(
     lines = project.read("Dockerfile").splitlines(keepends=True)
     start = next(i for i, line in enumerate(lines) if line.startswith("HEALTHCHECK --"))
     without = lines[:start] + lines[start + 2 :]
-    (project.path / "Dockerfile.nohealthcheck").write_text("".join(without))
+    broken_file = tmp_path / "Dockerfile.nohealthcheck"  # beside, not in, the shared render
+    broken_file.write_text("".join(without))
     for flags in (strict, []):
-        broken = checkers.hadolint(*flags, "Dockerfile.nohealthcheck", cwd=project.path)
+        broken = checkers.hadolint(*flags, str(broken_file), cwd=project.path)
         assert broken.returncode != 0 and "DL3057" in broken.stdout, broken.stdout + broken.stderr
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests import checkers
-from tests.answers import combination_id, matrix
+from tests.answers import ask_copier, combination_id, matrix
 from tests.gha import (
     GITHUB_EXPRESSION,
     JobResult,
@@ -174,9 +174,9 @@ def test_cd_reacts_to_version_and_model_registry_tags(project: Project) -> None:
     assert not any(_github_glob(pattern, "main") for pattern in patterns)
 
 
-def test_invalid_schedule_is_rejected(bake) -> None:
+def test_invalid_schedule_is_rejected() -> None:
     with pytest.raises(ValueError, match="is not a cron schedule"):
-        bake(monitor_schedule="every monday")
+        ask_copier({"monitor_schedule": "every monday"})
 
 
 # --- the template repository's own workflows ---------------------------------------------------
