@@ -88,6 +88,10 @@ def _copy(base: Project, destination: Path) -> Project:
     return Project(destination, dict(base.answers))
 
 
+def _venv(project: Project) -> Path:
+    return project.path / ".venv"
+
+
 def _fast_tests(project: Project, venv: Path) -> None:
     """The generated project's tests without the HTTP server, on `venv`, importing the
     project's own src/ (a .pth file in `venv` points at the project it was made for)."""
@@ -168,7 +172,7 @@ def merged(base: Project, tmp_path_factory: pytest.TempPathFactory) -> tuple[Pro
     # 5: a file the template adds too.
     (project.path / "CONTRIBUTING.md").write_text(USER_CONTRIBUTING)
     project.commit("Our changes")
-    status = _dvc_status(project, venv(base))
+    status = _dvc_status(project, _venv(base))
 
     result = project.run("make", "template-sync")
     return project, result.stdout, status
@@ -235,18 +239,14 @@ def test_a_set_up_project_keeps_its_data_lock_cache_and_model(
             assert (project.path / name).read_bytes() == (base.path / name).read_bytes(), name
     # What DVC would rerun is what the user's own edits (code, params) asked for before the
     # update, and nothing more: the update invalidated no stage.
-    assert _dvc_status(project, venv(base)) == status
+    assert _dvc_status(project, _venv(base)) == status
 
 
 def test_the_merged_project_passes_its_tests(
     merged: tuple[Project, str, dict], base: Project
 ) -> None:
     project, _, _ = merged
-    _fast_tests(project, venv(base))
-
-
-def venv(project: Project) -> Path:
-    return project.path / ".venv"
+    _fast_tests(project, _venv(base))
 
 
 # --- scenario 3: the same lines -------------------------------------------------------------
@@ -289,7 +289,7 @@ def test_3_a_conflict_is_marked_and_pre_commit_refuses_it(base: Project, tmp_pat
     (project.path / "params.yaml").write_text(_keep_ours(params))
     project.commit("Update from the template, keeping our threshold")
     assert "drift_share: 0.4" in project.read("params.yaml")
-    _fast_tests(project, venv(base))
+    _fast_tests(project, _venv(base))
 
 
 # --- scenario 6: an answer changed --------------------------------------------------------------
@@ -307,7 +307,7 @@ def test_6_an_answer_changed_during_the_update(base: Project, tmp_path: Path) ->
     assert params["train"]["random_forest"]["n_estimators"] == 150, "the user's edit survived"
     assert ADDED_TO_MAKEFILE in project.read("Makefile")
     assert not _unmerged(project)
-    _fast_tests(project, venv(base))
+    _fast_tests(project, _venv(base))
 
 
 # --- scenario 7: a dirty working tree ----------------------------------------------------------
@@ -367,7 +367,7 @@ def test_8_an_update_across_two_versions_runs_the_migration(
     assert ADDED_TO_MAKEFILE in project.read("Makefile")
     assert "n_estimators: 150" in project.read("params.yaml")
     # The migration ran `uv run`, which made this copy its own environment.
-    _fast_tests(project, venv(project))
+    _fast_tests(project, _venv(project))
 
 
 # --- the template-sync workflow, run as on GitHub -----------------------------------------------
