@@ -54,7 +54,7 @@ def answers(context: dict[str, Any]) -> dict[str, str]:
 
 
 def main() -> int:
-    import copier  # hooks/pre_gen_project.py checked it is there
+    import copier  # hooks/pre_prompt.py checked it is there
     from copier.errors import UserMessageError
 
     context = json.loads(CONTEXT)

@@ -1,6 +1,8 @@
-"""cookiecutter's pre-generation hook: before anything is written, check that Copier, which
-renders the project (hooks/post_gen_project.py), is installed beside cookiecutter. (Copier
-itself enforces copier.yml's _min_copier_version.) Runs with cookiecutter's Python."""
+"""cookiecutter's pre-prompt hook (cookiecutter 2.4 or newer): before any question, check that
+Copier, which renders the project (hooks/post_gen_project.py), is installed beside cookiecutter.
+Without it, cookiecutter would stop at loading cookiecutter.json's Jinja extension (which copier
+brings) with a message that says nothing of copier. Runs with cookiecutter's Python, in a
+temporary copy of the template; copier itself enforces copier.yml's _min_copier_version."""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -19,7 +20,7 @@ import pytest
 import yaml
 from cookiecutter.main import cookiecutter
 
-from tests.project import TEMPLATE_ROOT, Project
+from tests.project import TEMPLATE_ROOT, Project, tool_env
 
 
 def _load(path: Path) -> ModuleType:
@@ -226,14 +227,39 @@ def test_interactive_cookiecutter_offers_copier_s_defaults(
     _assert_same_project(baked().path, tmp_path / "out" / "my-model")
 
 
-def test_without_copier_the_hook_says_how_to_install_it(tmp_path: Path) -> None:
-    # -I -S: an interpreter that sees no site-packages, as a cookiecutter without copier would.
+def test_without_copier_cookiecutter_says_how_to_install_it(
+    template_repo: Path, tmp_path: Path, cookiecutter_config: str
+) -> None:
+    """A cookiecutter installed alone: the pre-prompt hook stops before any question."""
+    env = tool_env()
+    uv = shutil.which("uv", path=env["PATH"])
+    assert uv, "uv is on the tests' PATH (the dev environment installs it)"
+    venv = tmp_path / "cookiecutter-alone"
+    subprocess.run([uv, "venv", "--quiet", str(venv)], check=True, env=env)
+    python = venv / "bin" / "python"
+    subprocess.run(
+        [uv, "pip", "install", "--quiet", "--python", str(python), "cookiecutter"],
+        check=True,
+        env=env,
+    )
+    out = tmp_path / "out"
+    out.mkdir()
     result = subprocess.run(
-        [sys.executable, "-I", "-S", str(TEMPLATE_ROOT / "hooks" / "pre_gen_project.py")],
-        cwd=tmp_path,
+        [
+            str(python),
+            "-m",
+            "cookiecutter",
+            "--no-input",
+            "--config-file",
+            cookiecutter_config,
+            str(template_repo),
+        ],
+        cwd=out,
         capture_output=True,
         text=True,
+        timeout=300,
         check=False,
     )
-    assert result.returncode == 1
-    assert "uvx --with copier cookiecutter" in result.stderr, result.stderr
+    assert result.returncode != 0
+    assert "uvx --with copier cookiecutter" in result.stderr, result.stderr[-3000:]
+    assert not list(out.iterdir())
