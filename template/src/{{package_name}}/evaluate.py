@@ -40,11 +40,16 @@ def _probabilities(bundle: ModelBundle, predicted: pd.DataFrame) -> np.ndarray:
     return predicted[[probability_column(c) for c in bundle.classes or []]].to_numpy()
 
 
-def evaluate(bundle: ModelBundle, test: pd.DataFrame, train_target: pd.Series) -> dict[str, Any]:
+def evaluate(
+    bundle: ModelBundle,
+    test: pd.DataFrame,
+    train_target: pd.Series,
+    predicted: pd.DataFrame | None = None,
+) -> dict[str, Any]:
     """Model metrics on ``test``, with the dummy baseline's next to them."""
     target = bundle.contract.target.name
     actual = _labels(test[target])
-    predicted = predict_frame(bundle, test)
+    predicted = predict_frame(bundle, test) if predicted is None else predicted
     if bundle.classes is not None:
         if actual.nunique() < 2:
             raise UserError("the test split has only one class: ROC AUC is undefined")
@@ -86,10 +91,12 @@ def evaluate(bundle: ModelBundle, test: pd.DataFrame, train_target: pd.Series) -
     }
 
 
-def plot_data(bundle: ModelBundle, test: pd.DataFrame) -> dict[str, pd.DataFrame]:
+def plot_data(
+    bundle: ModelBundle, test: pd.DataFrame, predicted: pd.DataFrame | None = None
+) -> dict[str, pd.DataFrame]:
     """The tables DVC draws the plots from (see ``plots:`` in dvc.yaml)."""
     actual = _labels(test[bundle.contract.target.name])
-    predicted = predict_frame(bundle, test)
+    predicted = predict_frame(bundle, test) if predicted is None else predicted
     tables = {"predictions": pd.DataFrame({"actual": actual, "predicted": predicted["prediction"]})}
     if bundle.classes is not None:
         classes = bundle.classes
@@ -119,12 +126,13 @@ def main(argv: list[str] | None = None) -> int:
     target = bundle.contract.target.name
     test = read_table(args.features_dir / "test.parquet")
     train_target = read_table(args.features_dir / "train.parquet")[target]
-    scores = evaluate(bundle, test, train_target)
+    predicted = predict_frame(bundle, test)  # once, for the metrics and the plots
+    scores = evaluate(bundle, test, train_target, predicted)
 
     args.metrics.parent.mkdir(parents=True, exist_ok=True)
     args.metrics.write_text(json.dumps(scores, indent=2) + "\n")
     args.plots_dir.mkdir(parents=True, exist_ok=True)
-    for name, table in plot_data(bundle, test).items():
+    for name, table in plot_data(bundle, test, predicted).items():
         table.to_csv(args.plots_dir / f"{name}.csv", index=False)
     log.info("metrics: %s", ", ".join(f"{k}={v:.4g}" for k, v in scores.items()))
     return 0

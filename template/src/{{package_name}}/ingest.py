@@ -189,18 +189,19 @@ def infer_schema(
     columns = []
     for column_name in frame.columns:
         values = frame[column_name]
+        # The distinct values decide the kind: a million rows often have a few hundred.
+        uniques = pd.Series(values.dropna().unique(), dtype=values.dtype)
         role = next((r for r, c in roles.items() if c == column_name), "feature")
         if role == "timestamp":
             kind = "timestamp"
-        elif role == "target" and task == "classification" and _kind(values) == "float":
+        elif role == "target" and task == "classification" and _kind(uniques) == "float":
             kind = "category"  # class labels written as 1.0, 2.0: labels, not numbers
         else:
-            kind = _kind(values)
-        present = values.dropna()
-        if kind == "category" and _as_numeric(values) is None:
-            present = present.astype(str)
+            kind = _kind(uniques)
+        numbers = _as_numeric(uniques)
+        present = uniques.astype(str) if kind == "category" and numbers is None else uniques
         nullable = bool(values.isna().any()) or (
-            kind in {"integer", "float"} and bool(_as_numeric(values).isna().any())
+            kind in {"integer", "float"} and numbers is not None and bool(numbers.isna().any())
         )
         reason = None
         distinct = present.nunique()
@@ -336,7 +337,7 @@ def adopt(source: Path, target: str, id_column: str | None, timestamp: str | Non
         source=str(destination),
     )
     # The whole table must pass its own schema before anything is written.
-    validate(frame, schema, source=str(source))
+    validated = validate(frame, schema, source=str(source))
     previous = load_params("data")
 
     # --- from here on, the project changes ------------------------------------------------
@@ -354,7 +355,6 @@ def adopt(source: Path, target: str, id_column: str | None, timestamp: str | Non
     schema = Schema(schema.name, schema.task, schema.columns, source=str(destination))
     write_schema(schema)
     set_data_params(str(destination), "data/prepared/test.parquet")
-    validated = validate(frame, schema, source=str(source))
     write_csv(draw_fixture(validated, schema), FIXTURE, schema)
     EXAMPLE.parent.mkdir(parents=True, exist_ok=True)
     request = json.dumps(example_request(validated, schema), indent=2, ensure_ascii=False)
