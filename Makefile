@@ -41,8 +41,10 @@ test: install install-system ## Run every test: rendering, then end-to-end
 test-fast: install ## Only the fast rendering tests
 	$(UV) run pytest -m "not e2e" $(PYTEST_ARGS)
 
-bench: install install-system ## Benchmarks, each against a baseline run beside it
-	@for script in benchmarks/*.py; do echo "== $$script"; $(UV) run python "$$script"; done
+bench: install install-system ## Benchmarks, each against a baseline run beside it (all run; exit 1 if a target is missed)
+	@missed=""; for script in benchmarks/*.py; do echo "== $$script"; \
+		$(UV) run python "$$script" || missed="$$missed $$script"; done; \
+		if [ -n "$$missed" ]; then echo "targets missed:$$missed" >&2; exit 1; fi
 
 bump: install ## Move the generated project's pins Dependabot cannot see to their newest releases
 	$(UV) run python scripts/bump.py $(BUMP_ARGS)
