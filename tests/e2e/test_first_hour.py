@@ -1,0 +1,458 @@
+"""End to end: the first hour of a new user, who follows only the READMEs.
+
+Every command runs in one terminal session (tests/readme.py) on a machine without uv on its
+PATH, as printed in the README, but in the form the README gives for local use:
+
+- `uvx copier` is `copier` from a virtual environment (the template README's third way), the
+  template is this working tree (tests/conftest.py: `template_repo`) instead of
+  `gh:copier-mlops/copier-mlops`, and `--defaults` stands for pressing Enter at each question;
+- the service gets a free port instead of 3000 and 8080 (`PORT`, and the URLs rewritten), and
+  runs in the background while the commands meant for "another terminal" run;
+- `git push origin` pushes to a bare repository standing in for GitHub; the container
+  commands are left to tests/e2e/test_container.py (no Docker engine here: see SKIP).
+
+`test_first_hour` and `test_readme_commands_run_in_order` print the wall time of each step
+(`pytest -s`): the README's "The first hour, timed" records them. Also here: a push to CI of a
+project as `copier copy` left it, and a `copier update` that conflicts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import shutil
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.gha import LocalRunner
+from tests.project import Project, bake_project, free_port, git, tool_env
+from tests.readme import Command, Shell, bash_blocks, commands, section, stop
+
+pytestmark = pytest.mark.e2e
+
+# Commands that cannot run here, and what runs in their place.
+SKIP = {
+    "make docker": "no Docker engine here: tests/e2e/test_container.py builds the image (podman)",
+    "docker run": "no Docker engine here: make serve starts the same service for `make predict`",
+}
+# Commands the README says may exit non-zero, and the codes it gives.
+EXIT_CODES = {"make monitor": {0, 2}}  # drift: the monitor exits 1, so make exits 2
+
+
+# --- a machine without uv on its PATH ------------------------------------------------------------
+
+
+def no_uv_env(bin_dir: Path, **extra: str) -> dict[str, str]:
+    """The user's environment: no uv or uvx on PATH, copier installed in a virtual environment."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    copier_bin = Path(sys.executable).with_name("copier")
+    (bin_dir / "copier").symlink_to(copier_bin)
+    env = tool_env(extra)
+    keep = [
+        folder
+        for folder in env["PATH"].split(os.pathsep)
+        if folder and not any((Path(folder) / tool).exists() for tool in ("uv", "uvx"))
+    ]
+    env["PATH"] = os.pathsep.join([str(bin_dir), *keep])
+    assert shutil.which("uv", path=env["PATH"]) is None
+    return env
+
+
+class Steps:
+    """Wall time of each step, printed as a table at the end."""
+
+    def __init__(self, title: str) -> None:
+        self.title = title
+        self.times: list[tuple[str, float]] = []
+
+    def run(self, label: str, shell: Shell, command: str, timeout: float = 900) -> str:
+        start = time.monotonic()
+        output = shell.check(command, timeout)
+        self.times.append((label, time.monotonic() - start))
+        return output
+
+    def add(self, label: str, seconds: float) -> None:
+        self.times.append((label, seconds))
+
+    def report(self) -> None:
+        print(f"\n{self.title}: wall time of each step")
+        for label, seconds in self.times:
+            print(f"  {label:<58} {seconds:7.1f} s")
+
+
+class Service:
+    """The service a README starts with `make serve`, in the background of the session."""
+
+    def __init__(self, shell: Shell, logs: Path) -> None:
+        self.shell, self.logs = shell, logs
+        self.pid: int | None = None
+        self.model_time = 0.0
+        self.port = 0
+
+    def start(self, command: str, port: int) -> float:
+        self.stop()
+        started = time.monotonic()
+        self.logs.mkdir(parents=True, exist_ok=True)
+        log = self.logs / f"serve-{port}-{int(started)}.log"
+        self.pid, self.port = self.shell.start(command, log), port
+        deadline = time.monotonic() + 180
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                raise AssertionError(f"`{command}` exited:\n{log.read_text()[-4000:]}") from None
+            assert time.monotonic() < deadline, f"`{command}` not ready:\n{log.read_text()[-4000:]}"
+            time.sleep(0.3)
+        model = self.shell.cwd() / "models" / "model.joblib"
+        self.model_time = model.stat().st_mtime
+        return time.monotonic() - started
+
+    def current(self) -> bool:
+        """Running, and serving the model that is in the working copy now."""
+        model = self.shell.cwd() / "models" / "model.joblib"
+        return self.pid is not None and model.stat().st_mtime == self.model_time
+
+    def stop(self) -> None:
+        if self.pid is not None:
+            stop(self.pid)
+            self.pid = None
+
+
+class Session:
+    """Runs README commands in order in one shell, with the local forms described above."""
+
+    def __init__(self, shell: Shell, service: Service, steps: Steps, **places: str) -> None:
+        self.shell, self.service, self.steps = shell, service, steps
+        self.places = places  # README placeholder -> what stands for it here
+        self.tested_at: tuple[str, str] | None = None
+
+    def local_form(self, text: str) -> str:
+        text = text.replace("uvx copier", "copier")
+        if text.startswith("copier copy "):
+            text = text.replace("copier copy ", "copier copy --defaults ", 1)
+        for placeholder, value in self.places.items():
+            text = text.replace(placeholder, value)
+        return text.replace("localhost:3000", f"localhost:{self.service_port()}")
+
+    def service_port(self) -> int:
+        return int(self.shell.env("PORT") or 3000)
+
+    def _state(self) -> tuple[str, str]:
+        head = self.shell.run("git rev-parse HEAD")[1]
+        return head, self.shell.run("git status --porcelain")[1]
+
+    def run(self, command: Command) -> str | None:
+        text = self.local_form(command.text)
+        why = next((why for start, why in SKIP.items() if text.startswith(start)), None)
+        if text == "make test" and (self.shell.cwd() / "copier.yml").is_file():
+            why = "the template's own test suite, of which this test is a part"
+        elif text == "make test" and self.tested_at == self._state():
+            why = "ran already, on this very commit and working copy"
+        if why:
+            print(f"  skipped `{command.text}`: {why}")
+            return None
+        chain = re.fullmatch(r"(?:(.*) && )?((?:PORT=(\d+) )?make serve)", text)
+        if chain:  # `make setup && ... && make serve`: serve is the terminal's last command
+            if chain.group(1):
+                self._check(command, chain.group(1))
+            port = int(chain.group(3) or self.service_port())
+            if self.service.current() and self.service.port == port:
+                print(
+                    f"  `{chain.group(2)}`: it serves this very model already (and holds the port)"
+                )
+                return None
+            seconds = self.service.start(chain.group(2), port)
+            self.steps.add(f"{chain.group(2)} (until /readyz answers)", seconds)
+            return None
+        needs_service = "another terminal" in command.comment or re.search(
+            r"localhost:\d+|make predict\b", text
+        )
+        if needs_service and not self.service.current():
+            seconds = self.service.start("make serve", self.service_port())
+            self.steps.add("make serve (for the command below)", seconds)
+        return self._check(command, text)
+
+    def _check(self, command: Command, text: str) -> str:
+        start = time.monotonic()
+        code, output = self.shell.run(text)
+        self.steps.add(text if len(text) <= 58 else text[:55] + "...", time.monotonic() - start)
+        allowed = next((c for s, c in EXIT_CODES.items() if text.startswith(s)), {0})
+        assert code in allowed, f"README command `{command.text}` exited {code}:\n{output[-8000:]}"
+        expected = re.fullmatch(r'"(.+)"', command.comment)
+        if expected:  # a comment in quotes is what the command prints
+            assert expected.group(1) in output, f"`{command.text}` printed:\n{output[-4000:]}"
+        if re.search(r"make predict\b|/predict", text):
+            assert '"prediction"' in output, f"`{command.text}` printed:\n{output[-4000:]}"
+        if "make test" in text:
+            self.tested_at = self._state()
+        return output
+
+
+@pytest.fixture
+def shell(tmp_path: Path) -> Iterator[Shell]:
+    session = Shell(tmp_path, no_uv_env(tmp_path / "bin"))
+    yield session
+    session.close()
+
+
+def _table(path: Path, target: str, rows: int, seed: int) -> Path:
+    """A small table of the user's own: numbers, an integer year, a category, a target."""
+    rng = random.Random(seed)
+    lines = [f"bill_length_mm,flipper_length_mm,year,island,{target}"]
+    species = {"Adelie": (38.8, 190), "Gentoo": (47.5, 217), "Chinstrap": (48.8, 196)}
+    for index in range(rows):
+        name = list(species)[index % 3]
+        length, flipper = species[name]
+        island = rng.choice(["Biscoe", "Dream", "Torgersen"])
+        lines.append(
+            f"{rng.gauss(length, 2.5):.1f},{round(rng.gauss(flipper, 6))},"
+            f"{rng.choice([2007, 2008, 2009])},{island},{name}"
+        )
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+# --- the first hour ------------------------------------------------------------------------------
+
+
+def test_first_hour(template_repo: Path, tmp_path: Path, shell: Shell) -> None:
+    steps = Steps("The first hour")
+    readme = (template_repo / "README.md").read_text()
+
+    # A fresh clone; "Try it": make demo (make test is this suite).
+    clone = tmp_path / "copier-mlops"
+    steps.run("git clone", shell, f"git clone --quiet {template_repo} {clone} && cd {clone}")
+    service = Service(shell, tmp_path / "logs")
+    session = Session(shell, service, steps)
+    try_it = commands(bash_blocks(section(readme, "Try it"))[0])
+    assert [c.text for c in try_it] == ["make demo", "make test"]
+    start = time.monotonic()
+    demo = shell.check("make demo", timeout=900)
+    steps.add("make demo (fresh clone, no uv on PATH)", time.monotonic() - start)
+    assert "wall time of each step" in demo and "drift detected" in demo, demo[-3000:]
+    assert (clone / "demo" / "my-model" / "reports" / "drift.html").is_file()
+    session.run(try_it[1])
+
+    # A second project, with non-default answers: "Use it for real" on one's own table.
+    own = tmp_path / "own"
+    own.mkdir()
+    _table(own / "penguins.csv", "species", rows=600, seed=1)
+    shell.check(f"cd {own} && export PORT={free_port()}")
+    session.places = {"gh:copier-mlops/copier-mlops": str(template_repo)}
+    for command in commands(bash_blocks(section(readme, "Use it for real"))[1]):
+        session.run(command)
+    project = Project(shell.cwd(), {})
+    assert project.path == own / "my-model" and project.has_file("schema.yaml")
+    generated = project.read("README.md")
+    for command in commands(bash_blocks(generated)[1]):  # activate; the first commit
+        session.run(command)
+    assert shell.env("VIRTUAL_ENV") == str(project.path / ".venv")
+    assert shutil.which("uv", path=shell.env("PATH")) is None
+
+    # Serve on another port, as the README says, and predict; the URLs it names answer.
+    port = free_port()
+    seconds = service.start(f"PORT={port} make serve", port)
+    steps.add(f"PORT={port} make serve (until /readyz answers)", seconds)
+    predicted = steps.run("PORT=... make predict", shell, f"PORT={port} make predict")
+    assert '"prediction"' in predicted and '"probabilities"' in predicted, predicted
+    for path in ["/", "/docs.json", "/readyz", "/livez", "/metrics"]:
+        assert httpx.get(f"http://127.0.0.1:{port}{path}").status_code == 200, path
+    # The port is taken now: one line, no traceback. Nothing on the first port any more.
+    code, taken = shell.run(f"PORT={port} make serve", timeout=60)
+    assert code == 2 and "Traceback" not in taken, taken
+    assert f"port {port} is already in use" in taken and len(taken.splitlines()) <= 2, taken
+    code, nothing = shell.run(f"PORT={free_port()} make predict")
+    assert code == 2 and "no service answers on port" in nothing, nothing
+    # Integers: the service refuses what the batch CLI refuses (|x| < 2**63 as float64).
+    record = json.loads(project.read("examples/request.json"))["records"][0]
+    for year, status in [(2**63 - 513, 200), (2**63 - 512, 400), (10**30, 400)]:
+        body = {"records": [{**record, "year": year}]}
+        answer = httpx.post(f"http://127.0.0.1:{port}/predict", json=body)
+        assert answer.status_code == status, (year, answer.text)
+    batch = project.path / "reports" / "years.csv"
+    batch.parent.mkdir(exist_ok=True)
+    rows = [{**record, "year": year} for year in (2**63 - 513, 2**63 - 512)]
+    batch.write_text(
+        ",".join(rows[0]) + "\n" + "\n".join(",".join(map(str, r.values())) for r in rows) + "\n"
+    )
+    code, refused = shell.run("make predict-batch INPUT=reports/years.csv OUTPUT=reports/out.csv")
+    assert code == 2 and "'year': 1 row(s) not of type integer (row 2)" in refused, refused
+    service.stop()
+
+    # Break the data: make pipeline stops with one line; the .dvc file still tracks the last
+    # good data; the README's way back restores it.
+    raw = project.path / "data" / "raw" / "penguins.csv"
+    good = raw.read_bytes()
+    lines = good.decode().splitlines()
+    lines[5] = "not-a-number," + lines[5].split(",", 1)[1]
+    raw.write_text("\n".join(lines) + "\n")
+    start = time.monotonic()
+    code, failed = shell.run("make pipeline")
+    steps.add("make pipeline on broken data (fails)", time.monotonic() - start)
+    assert code != 0 and "Traceback" not in failed, failed
+    assert "'bill_length_mm': 1 row(s) not of type float (row 5)" in failed, failed
+    assert "DVC still tracks the data of the last good run" in failed, failed
+    assert git(project.path, "status", "--porcelain") == "", "the .dvc file changed"
+    after_failure = generated.split("**When a pipeline run fails on bad data**", 1)[1]
+    for command in commands(bash_blocks(after_failure)[0]):
+        session.run(command)
+    assert raw.read_bytes() == good
+    steps.run("make pipeline (restored: nothing to rerun)", shell, "make pipeline")
+    steps.report()
+
+
+# --- every README command, in order --------------------------------------------------------------
+
+
+def test_readme_commands_run_in_order(template_repo: Path, tmp_path: Path, shell: Shell) -> None:
+    steps = Steps("The READMEs, command by command")
+    service = Service(shell, tmp_path / "logs")
+    table = _table(tmp_path / "table.csv", "column_to_predict", rows=400, seed=2)
+    session = Session(
+        shell,
+        service,
+        steps,
+        **{"gh:copier-mlops/copier-mlops": str(template_repo), "path/to/table.csv": str(table)},
+    )
+    home = tmp_path / "home"
+    home.mkdir()
+    shell.check(f"cd {home} && export PORT={free_port()}")
+    try:
+        readme = (template_repo / "README.md").read_text()
+        for command in commands(bash_blocks(section(readme, "Use it for real"))[0]):
+            session.run(command)
+        project = Project(shell.cwd(), {})
+        assert project.path == home / "my-model"
+        origin = tmp_path / "origin.git"  # the stand-in for GitHub
+        git(tmp_path, "init", "--quiet", "--bare", str(origin))
+        git(project.path, "remote", "add", "origin", str(origin))
+
+        for block in bash_blocks(project.read("README.md")):
+            for command in commands(block):
+                output = session.run(command)
+                if command.text == "dvc plots show":
+                    _each_plot_once(shell)
+                if output is not None and command.text.startswith("make release-model"):
+                    assert "dvc push" in output and "uv run" not in output, output
+        assert git(project.path, "status", "--porcelain") == "", "the README left changes"
+        assert "my-model#prod#1" in git(origin, "tag")
+    finally:
+        service.stop()
+        steps.report()
+
+
+def _each_plot_once(shell: Shell) -> None:
+    """`dvc plots show` draws each plot of dvc.yaml once, with its title (issue: twice)."""
+    shown = json.loads(shell.check("dvc plots show --json"))["data"]
+    titles = {name: [p["content"]["title"]["text"] for p in plots] for name, plots in shown.items()}
+    assert sorted(titles) == ["plots/predictions.csv", "plots/roc.csv"], titles
+    assert titles["plots/predictions.csv"] == ["Confusion matrix (test split)"], titles
+
+
+# --- pushed before make setup --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dataset", ["sample", "file"])
+def test_first_push_before_setup_is_green(
+    template_repo: Path, tmp_path: Path, dataset: str
+) -> None:
+    """CI on a project pushed as `copier copy` left it: set up by CI itself with one notice,
+    or, with the user's own file (not in the repository), a notice saying what to do."""
+    answers: dict[str, str] = {}
+    if dataset == "file":
+        answers = {
+            "dataset": "file",
+            "dataset_path": str(_table(tmp_path / "penguins.csv", "species", 300, 3)),
+            "target_column": "species",
+        }
+    project = bake_project(template_repo, tmp_path / "my-model", **answers)
+    git(project.path, "init", "--quiet", "--initial-branch=main")
+    project.commit("Initial commit from copier copy")
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "clone", "--quiet", "--bare", str(project.path), str(origin))
+    env = tool_env()
+    for key in list(env):
+        if key.startswith(("GITHUB_", "RUNNER_")) or key in {"DRY_RUN", "CI"}:
+            del env[key]
+    sha = git(origin, "rev-parse", "main").strip()
+    runner = LocalRunner(
+        origin,
+        tmp_path / "run",
+        base_env=env,
+        github={
+            "event_name": "push",
+            "ref": "refs/heads/main",
+            "ref_name": "main",
+            "sha": sha,
+            "repository": "octo/my-model",
+            "repository_owner": "octo",
+            "event": {"repository": {"default_branch": "main"}},
+        },
+        secrets={"GITHUB_TOKEN": "fake-github-token"},
+    )
+    jobs = (
+        ["lint", "test", "pipeline", "container"] if dataset == "sample" else ["test", "pipeline"]
+    )
+    results = runner.run(project.path / ".github" / "workflows" / "ci.yml", jobs)
+
+    if dataset == "sample":
+        assert {job: r.result for job, r in results.items()} == dict.fromkeys(jobs, "success")
+        for job in ("lint", "test", "pipeline"):
+            assert "### Set up by CI" in results[job].summary, results[job].summary
+        assert " passed" in results["test"].step("Tests").output
+        assert results["pipeline"].outputs == {"trained": "true"}
+    else:
+        assert {job: r.result for job, r in results.items()} == {
+            "test": "success",
+            "pipeline": "success",
+        }
+        for job in ("test", "pipeline"):
+            assert "### Not set up yet" in results[job].summary, results[job].summary
+            assert "make setup" in results[job].summary
+        assert results["test"].step("Tests").conclusion == "skipped"
+        assert results["pipeline"].step("Pipeline").conclusion == "skipped"
+
+
+# --- copier update with a conflict ---------------------------------------------------------------
+
+
+def test_update_conflict_is_loud(template_repo: Path, tmp_path: Path) -> None:
+    template = tmp_path / "template"
+    git(tmp_path, "clone", "--quiet", str(template_repo), str(template))
+    project = bake_project(template, tmp_path / "my-model")
+    git(project.path, "init", "--quiet", "--initial-branch=main")
+    project.commit("Initial commit")
+    params = project.path / "params.yaml"
+    params.write_text(params.read_text().replace("drift_share: 0.3 ", "drift_share: 0.4 "))
+    project.commit("Tune the drift threshold")
+    source = template / "template" / "params.yaml.jinja"
+    source.write_text(source.read_text().replace("drift_share: 0.3 ", "drift_share: 0.25 "))
+    git(template, "commit", "--quiet", "--all", "-m", "v0.2.0")
+    git(template, "tag", "v0.2.0")
+
+    update = project.run("make", "update", check=False, timeout=600)
+    assert update.returncode == 2, update.stdout + update.stderr  # make: Error 1
+    assert "!!! CONFLICTS" in update.stderr and "!!!     params.yaml" in update.stderr
+    assert "UU" in update.stderr, "copier's closing message says how conflicts show"
+    pipeline = project.run("make", "pipeline", check=False)
+    assert pipeline.returncode == 2, pipeline.stdout + pipeline.stderr
+    assert "unresolved conflicts" in pipeline.stderr and "params.yaml" in pipeline.stderr
+    assert "YAML" not in pipeline.stderr, "stopped before DVC read the file"
+
+    ours = re.compile(r"<<<<<<< .*?\n(.*?)=======\n.*?>>>>>>> .*?\n", re.S)
+    params.write_text(ours.sub(r"\1", params.read_text()))
+    git(project.path, "add", "params.yaml")
+    project.run("make", "no-conflicts")
+    assert "drift_share: 0.4" in params.read_text()

@@ -1,0 +1,285 @@
+"""Fast checks of what a new user meets first (issue 12); tests/e2e/test_first_hour.py runs it all.
+
+AGENTS.md names only commands that exist; copier says what to do next; accented names are
+welcome; the READMEs send no one to a URL the service does not serve, and need no uv on PATH;
+`make serve` on a taken port and `make predict` against another service say so in one line;
+a failed `make pipeline` leaves the .dvc files as they were; `dvc plots show` draws each plot
+once; CI sets up a project pushed before `make setup`.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import re
+import socket
+import subprocess
+import sys
+import threading
+import tomllib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.gha import load_workflow
+from tests.project import TEMPLATE_ROOT, Project, free_port, tool_env
+from tests.readme import bash_blocks, commands, section
+
+OWN_FILE = {"dataset": "file", "dataset_path": "penguins.csv", "target_column": "species"}
+ANSWERS = [pytest.param({}, id="sample"), pytest.param(OWN_FILE, id="own-file")]
+
+
+def _make(project: Project, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["make", "--no-print-directory", *args],
+        cwd=project.path,
+        env=tool_env(env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def _targets(project: Project) -> set[str]:
+    return set(re.findall(r"^([a-zA-Z][a-zA-Z0-9_.-]*):", project.read("Makefile"), re.M))
+
+
+# --- AGENTS.md -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("answers", ANSWERS)
+def test_agents_md_names_only_commands_and_files_that_exist(
+    baked: Callable[..., Project], answers: dict[str, str]
+) -> None:
+    project = baked(**answers)
+    agents = project.read("AGENTS.md")
+    assert len(agents.splitlines()) <= 40, "short: a briefing, not a second README"
+    package = project.answers["package_name"]
+    pyproject = tomllib.loads(project.read("pyproject.toml"))
+    groups = [name for group in pyproject["dependency-groups"].values() for name in group]
+    requirements = " ".join([*pyproject["project"]["dependencies"], *groups])
+    # Made by make setup or make pipeline, not by copier.
+    made_later = {".venv", "dvc.lock", "uv.lock", "models/model.joblib", "tests/fixtures/data.csv"}
+    made_later.add("schema.yaml")  # with your own file, make setup writes it
+    spans = re.findall(r"`([^`]+)`", agents)
+    checked = 0
+    for span in spans:
+        words = span.split()
+        if words[0] == "make":
+            assert words[1] in _targets(project), f"AGENTS.md: `{span}`: no such make target"
+        elif words[0] in {"uv", ".venv/bin/dvc", ".venv/bin/pytest", "dvc", "git"}:
+            tool = words[2] if words[:2] == ["uv", "run"] else words[0].rsplit("/", 1)[-1]
+            assert tool == "git" or re.search(rf"\b{tool}\b", requirements), span
+        elif re.fullmatch(r"[\w.-]+\.py", span):
+            assert project.has_file(f"src/{package}/{span}"), span
+        elif "/" in span or re.search(r"\.(ya?ml|lock|md|csv|joblib)$", span):
+            path = span.replace("src/<package>", f"src/{package}").rstrip("/")
+            exists = (project.path / path).exists() or path in made_later
+            assert exists or path.startswith("data/raw"), f"AGENTS.md names {span}"
+        else:
+            continue
+        checked += 1
+    assert checked >= 20, spans  # the check ran over the commands, not over nothing
+    for target in ["setup", "pipeline", "test", "lint", "serve", "predict", "monitor", "update"]:
+        assert f"`make {target}`" in agents, f"AGENTS.md does not name make {target}"
+    assert "dvc.lock" in agents and "Never" in agents
+
+
+# --- copier's messages, the names ----------------------------------------------------------------
+
+
+def test_copier_says_what_to_do_next(template_repo: Path, tmp_path: Path) -> None:
+    copier = Path(sys.executable).with_name("copier")
+    result = subprocess.run(
+        [str(copier), "copy", "--defaults", str(template_repo), "new model"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Next, in new model:" in result.stderr
+    assert "cd 'new model'" in result.stderr and "make setup" in result.stderr, result.stderr
+    message = yaml.safe_load((TEMPLATE_ROOT / "copier.yml").read_text())["_message_after_update"]
+    assert "UU" in message and "<<<<<<<" in message and "git add" in message
+
+
+@pytest.mark.parametrize(
+    ("name", "slug"),
+    [("Café Model", "cafe-model"), ("Modèle", "modele"), ("Ærø Straße 2", "aero-strasse-2")],
+)
+def test_names_with_accented_letters_are_welcome(
+    baked: Callable[..., Project], name: str, slug: str
+) -> None:
+    project = baked(project_name=name)
+    assert project.answers["package_name"] == slug.replace("-", "_")
+    assert tomllib.loads(project.read("pyproject.toml"))["project"]["name"] == slug
+    assert project.read("README.md").startswith(f"# {name}\n")
+
+
+def test_a_name_in_another_script_is_refused_with_what_is_allowed(bake) -> None:
+    with pytest.raises(ValueError, match="Latin letters"):
+        bake(project_name="Модель")
+
+
+# --- the READMEs ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("answers", ANSWERS)
+def test_no_readme_sends_anyone_to_a_url_the_service_does_not_serve(
+    baked: Callable[..., Project], answers: dict[str, str]
+) -> None:
+    """BentoML serves the OpenAPI spec at /docs.json and Swagger UI at /: no /docs."""
+    project = baked(**answers)
+    package = project.answers["package_name"]
+    texts = {
+        "README.md": project.read("README.md"),
+        "AGENTS.md": project.read("AGENTS.md"),
+        "service.py": project.read(f"src/{package}/service.py"),
+        "template README.md": (TEMPLATE_ROOT / "README.md").read_text(),
+        "tests/demo.py": (TEMPLATE_ROOT / "tests" / "demo.py").read_text(),
+    }
+    for where, text in texts.items():
+        assert not re.search(r"/docs(?!\.json)\b", text), f"{where} names /docs"
+    assert "`/docs.json`" in texts["README.md"] and "http://localhost:3000/" in texts["README.md"]
+
+
+@pytest.mark.parametrize("answers", ANSWERS)
+def test_readme_commands_need_no_uv_on_path(
+    baked: Callable[..., Project], answers: dict[str, str]
+) -> None:
+    """With uv only in .tools/, `uv ...` fails: the README's commands are make targets and
+    the environment's own tools (activated), and say how."""
+    readme = baked(**answers).read("README.md")
+    for block in bash_blocks(readme):
+        for command in commands(block):
+            assert not re.match(r"(uv|uvx) ", command.text), command
+    assert "source .venv/bin/activate" in readme
+    assert "uv run" not in readme.replace("`uv run dvc ...` works too", "")
+
+
+def test_template_readme_sections_the_tests_run_are_there() -> None:
+    readme = (TEMPLATE_ROOT / "README.md").read_text()
+    try_it = [c.text for block in bash_blocks(section(readme, "Try it")) for c in commands(block)]
+    assert try_it == ["make demo", "make test"]
+    real = bash_blocks(section(readme, "Use it for real"))
+    assert len(real) == 2 and all(
+        c.text.startswith(("uvx copier", "cd", "make")) for b in real for c in commands(b)
+    )
+    assert "| step |" in section(readme, "The first hour, timed")
+
+
+# --- make serve, make predict --------------------------------------------------------------------
+
+
+@pytest.fixture
+def listening() -> Iterator[int]:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        yield taken.getsockname()[1]
+
+
+def test_make_serve_on_a_taken_port_says_so_in_one_line(bake, listening: int) -> None:
+    project = bake()
+    (project.path / "models").mkdir()
+    (project.path / "models" / "model.joblib").write_bytes(b"")  # never loaded: no serve
+    result = _make(project, "serve", f"PORT={listening}")
+    assert result.returncode == 2, result.stdout + result.stderr
+    # One line, then make's own "Error 2".
+    assert result.stderr.splitlines()[:-1] == [
+        f"error: port {listening} is already in use (another service?): stop it, or choose "
+        "another port: PORT=8080 make serve, then PORT=8080 make predict"
+    ]
+
+
+@pytest.fixture
+def other_service() -> Iterator[int]:
+    """An HTTP server whose OpenAPI title is another service's."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = json.dumps({"info": {"title": "other-model"}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+
+
+def test_make_predict_reaches_only_this_projects_service(bake, other_service: int) -> None:
+    project = bake()
+    wrong = _make(project, "predict", f"PORT={other_service}")
+    assert wrong.returncode == 2
+    assert (
+        f"the service on port {other_service} is 'other-model', not this project's 'my-model'"
+        in (wrong.stderr)
+    )
+    nothing = _make(project, "predict", f"PORT={free_port()}")
+    assert nothing.returncode == 2 and "no service answers on port" in nothing.stderr
+
+
+# --- make pipeline, dvc.yaml ---------------------------------------------------------------------
+
+
+FAKE_UV = """#!/usr/bin/env bash
+# A stand-in for `uv run dvc repro` that fails after DVC recorded a new version of the data.
+if [ "$*" = "run dvc repro" ]; then
+  sed -i 's/^- md5: .*/- md5: 0000broken/' data/raw/customers.csv.dvc
+  echo "ERROR: failed to reproduce 'prepare'" >&2
+  exit 1
+fi
+exit 0
+"""
+
+
+def test_a_failed_pipeline_leaves_the_dvc_files_as_they_were(bake, tmp_path: Path) -> None:
+    project = bake()
+    tracked = project.path / "data" / "raw" / "customers.csv.dvc"
+    tracked.parent.mkdir(parents=True, exist_ok=True)
+    tracked.write_text("outs:\n- md5: 1234good\n  path: customers.csv\n")
+    uv = tmp_path / "uv"
+    uv.write_text(FAKE_UV)
+    uv.chmod(0o755)
+    result = _make(project, "pipeline", f"UV={uv}")
+    assert result.returncode != 0
+    assert tracked.read_text() == "outs:\n- md5: 1234good\n  path: customers.csv\n"
+    assert "DVC still tracks the data of the last good run" in result.stderr
+    assert "dvc checkout" in result.stderr
+
+
+@pytest.mark.parametrize("answers", [{}, {"task": "regression"}])
+def test_each_plot_is_declared_once(baked: Callable[..., Project], answers: dict[str, str]) -> None:
+    """A stage-level `plots:` output besides the top-level definitions drew every plot twice."""
+    dvc = yaml.safe_load(baked(**answers).read("dvc.yaml"))
+    evaluate = dvc["stages"]["evaluate"]
+    assert "plots" not in evaluate, "declared as an out (cache: false), drawn by the top level"
+    assert {"plots": {"cache": False}} in evaluate["outs"]
+    assert all(next(iter(p)).startswith("plots/") for p in dvc["plots"])
+
+
+# --- CI of a project pushed before make setup ----------------------------------------------------
+
+
+def test_every_ci_job_that_needs_the_environment_sets_it_up_first(
+    baked: Callable[..., Project],
+) -> None:
+    workflow = load_workflow(baked().path / ".github" / "workflows" / "ci.yml")
+    for job_id, job in workflow["jobs"].items():
+        runs = [step.get("run", "") for step in job["steps"]]
+        makes = [run for run in runs if run.startswith("make ")]
+        assert makes[0] == "make ci-setup", (job_id, runs)
+    container = workflow["jobs"]["container"]["steps"]
+    names = [step["name"] for step in container]
+    setup = next(i for i, step in enumerate(container) if step.get("run") == "make ci-setup")
+    assert setup < next(i for i, name in enumerate(names) if name.startswith("Build")), names
