@@ -2,8 +2,8 @@
 
 Re-running it reuses demo/my-model (every step is idempotent), so nothing made there is lost.
 `make test` needs no pipeline output (its tests train on tests/fixtures/data.csv), so it runs
-beside the pipeline, the service and the monitor: on 2 cores that keeps the demo under 2 minutes.
-Each step's wall time is printed at the end.
+beside the pipeline, the service and the monitor; the monitor runs beside the service. On
+2 cores that keeps the demo under 2 minutes. Each step's wall time is printed at the end.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import time
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import copier
@@ -66,6 +67,37 @@ def step(project: Project, *command: str, check: bool = True) -> subprocess.Comp
     if check and result.returncode != 0:
         sys.exit(f"demo: `{' '.join(command)}` failed (exit {result.returncode}); output above")
     return result
+
+
+@dataclass
+class Finished:
+    returncode: int
+    tail: str
+
+
+class Background:
+    """A command started now and waited for later; its output kept until then."""
+
+    def __init__(self, project: Project, *command: str) -> None:
+        print(f"$ {' '.join(command)}   (in the background)", flush=True)
+        self.log = tempfile.TemporaryFile("w+")
+        self.started = time.monotonic()
+        self.process = subprocess.Popen(
+            list(command),
+            cwd=project.path,
+            env=tool_env(IDENTITY),
+            text=True,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def finish(self, label: str) -> Finished:
+        self.process.wait()
+        TIMES.append((label, time.monotonic() - self.started))
+        self.log.seek(0)
+        lines = self.log.read().strip().splitlines()[-6:]
+        self.log.close()
+        return Finished(self.process.returncode, "\n".join(f"    {line}" for line in lines))
 
 
 def serve_and_predict(project: Project) -> None:
@@ -128,41 +160,32 @@ def main() -> None:
             step(project, "git", "add", "--all")
             step(project, "git", "commit", "--quiet", "-m", "Initial commit from copier-mlops")
 
-    with tempfile.TemporaryFile("w+") as test_log:
-        banner("make test: in the background, beside the steps below")
-        started = time.monotonic()
-        tests = subprocess.Popen(
-            ["make", "test"],
-            cwd=project.path,
-            env=tool_env(IDENTITY),
-            text=True,
-            stdout=test_log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            banner("make pipeline: dvc repro (prepare -> features -> train -> evaluate)")
-            with timed("make pipeline"):
-                step(project, "make", "pipeline")
-                step(project, "uv", "run", "dvc", "plots", "show", "--out", "dvc_plots")
+    banner("make test: in the background, beside the steps below")
+    tests = Background(project, "make", "test")
+    try:
+        banner("make pipeline: dvc repro (prepare -> features -> train -> evaluate)")
+        with timed("make pipeline"):
+            step(project, "make", "pipeline")
+            step(project, "uv", "run", "dvc", "plots", "show", "--out", "dvc_plots")
 
+        banner("make monitor: in the background too (the sample's current batch is drifted)")
+        monitor = Background(project, "make", "monitor")
+        try:
             banner("make serve, then make predict")
             with timed("make serve, make predict"):
                 serve_and_predict(project)
-
-            banner("make monitor: the sample's current batch is drifted on purpose")
-            with timed("make monitor"):
-                drift = step(project, "make", "monitor", check=False)
-            verdict = "drift detected: non-zero exit, as a CI job would see"
-            print(f"    {verdict if drift.returncode else 'no drift'}")
         finally:
-            tests.wait()
-        TIMES.append(("make test (beside the steps above)", time.monotonic() - started))
-        test_log.seek(0)
-        banner("make test")
-        tail = test_log.read().strip().splitlines()[-6:]
-        print("\n".join(f"    {line}" for line in tail), flush=True)
-        if tests.returncode != 0:
-            sys.exit(f"demo: `make test` failed (exit {tests.returncode}); output above")
+            drift = monitor.finish("make monitor (beside make serve)")
+        banner("make monitor")
+        print(drift.tail)
+        verdict = "drift detected: non-zero exit, as a CI job would see"
+        print(f"    {verdict if drift.returncode else 'no drift'}")
+    finally:
+        tested = tests.finish("make test (beside the steps above)")
+    banner("make test")
+    print(tested.tail, flush=True)
+    if tested.returncode != 0:
+        sys.exit(f"demo: `make test` failed (exit {tested.returncode}); output above")
 
     metrics = json.loads((DEMO / "metrics" / "metrics.json").read_text())
     banner("where things are")
