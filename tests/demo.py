@@ -2,8 +2,8 @@
 
 Re-running it reuses demo/my-model (every step is idempotent), so nothing made there is lost.
 `make test` needs no pipeline output (its tests train on tests/fixtures/data.csv), so it runs
-beside the pipeline, the service and the monitor; the monitor runs beside the service. On
-2 cores that keeps the demo under 2 minutes. Each step's wall time is printed at the end.
+beside the pipeline, the service and the monitor; the monitor runs beside the service. The
+demo then takes about as long as the tests alone. Each step's wall time is printed at the end.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ import yaml
 
 from tests.gha import load_workflow
 from tests.project import TEMPLATE_ROOT, Project, free_port, tool_env
-from tests.readme import bash_blocks, commands, section
+from tests.readme import Command, Service, Session, Shell, Steps, bash_blocks, commands, section
 
 OWN_FILE = {"dataset": "file", "dataset_path": "penguins.csv", "target_column": "species"}
 ANSWERS = [pytest.param({}, id="sample"), pytest.param(OWN_FILE, id="own-file")]
@@ -283,3 +283,23 @@ def test_every_ci_job_that_needs_the_environment_sets_it_up_first(
     names = [step["name"] for step in container]
     setup = next(i for i, step in enumerate(container) if step.get("run") == "make ci-setup")
     assert setup < next(i for i, name in enumerate(names) if name.startswith("Build")), names
+
+
+# --- the README runner's checks can fail ---------------------------------------------------------
+
+
+def test_a_readme_command_that_fails_or_prints_otherwise_fails_the_run(tmp_path: Path) -> None:
+    shell = Shell(tmp_path, tool_env())
+    session = Session(shell, Service(shell, tmp_path / "logs"), Steps("checks"))
+    try:
+        session.run(Command("cd /", "go to the root"))
+        assert shell.cwd() == Path("/"), "cd carries over to the next command"
+        with pytest.raises(AssertionError, match="exited 3"):
+            session.run(Command("bash -c 'exit 3'", ""))
+        with pytest.raises(AssertionError, match="printed"):
+            session.run(Command("echo something else", '"Data and pipelines are up to date."'))
+        session.run(Command("echo Data and pipelines are up to date.", '"Data and pipelines'))
+        with pytest.raises(AssertionError, match="exited 1"):
+            session.run(Command("read answer", "a prompt reads /dev/null, not the next lines"))
+    finally:
+        shell.close()

@@ -19,11 +19,9 @@ project as `copier copy` left it, and a `copier update` that conflicts.
 from __future__ import annotations
 
 import json
-import os
 import random
 import re
 import shutil
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,171 +31,18 @@ import pytest
 
 from tests.gha import LocalRunner
 from tests.project import Project, bake_project, free_port, git, tool_env
-from tests.readme import Command, Shell, bash_blocks, commands, section, stop
+from tests.readme import (
+    Service,
+    Session,
+    Shell,
+    Steps,
+    bash_blocks,
+    commands,
+    no_uv_env,
+    section,
+)
 
 pytestmark = pytest.mark.e2e
-
-# Commands that cannot run here, and what runs in their place.
-SKIP = {
-    "make docker": "no Docker engine here: tests/e2e/test_container.py builds the image (podman)",
-    "docker run": "no Docker engine here: make serve starts the same service for `make predict`",
-}
-# Commands the README says may exit non-zero, and the codes it gives.
-EXIT_CODES = {"make monitor": {0, 2}}  # drift: the monitor exits 1, so make exits 2
-
-
-# --- a machine without uv on its PATH ------------------------------------------------------------
-
-
-def no_uv_env(bin_dir: Path, **extra: str) -> dict[str, str]:
-    """The user's environment: no uv or uvx on PATH, copier installed in a virtual environment."""
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    copier_bin = Path(sys.executable).with_name("copier")
-    (bin_dir / "copier").symlink_to(copier_bin)
-    env = tool_env(extra)
-    keep = [
-        folder
-        for folder in env["PATH"].split(os.pathsep)
-        if folder and not any((Path(folder) / tool).exists() for tool in ("uv", "uvx"))
-    ]
-    env["PATH"] = os.pathsep.join([str(bin_dir), *keep])
-    assert shutil.which("uv", path=env["PATH"]) is None
-    return env
-
-
-class Steps:
-    """Wall time of each step, printed as a table at the end."""
-
-    def __init__(self, title: str) -> None:
-        self.title = title
-        self.times: list[tuple[str, float]] = []
-
-    def run(self, label: str, shell: Shell, command: str, timeout: float = 900) -> str:
-        start = time.monotonic()
-        output = shell.check(command, timeout)
-        self.times.append((label, time.monotonic() - start))
-        return output
-
-    def add(self, label: str, seconds: float) -> None:
-        self.times.append((label, seconds))
-
-    def report(self) -> None:
-        print(f"\n{self.title}: wall time of each step")
-        for label, seconds in self.times:
-            print(f"  {label:<58} {seconds:7.1f} s")
-
-
-class Service:
-    """The service a README starts with `make serve`, in the background of the session."""
-
-    def __init__(self, shell: Shell, logs: Path) -> None:
-        self.shell, self.logs = shell, logs
-        self.pid: int | None = None
-        self.model_time = 0.0
-        self.port = 0
-
-    def start(self, command: str, port: int) -> float:
-        self.stop()
-        started = time.monotonic()
-        self.logs.mkdir(parents=True, exist_ok=True)
-        log = self.logs / f"serve-{port}-{int(started)}.log"
-        self.pid, self.port = self.shell.start(command, log), port
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            try:
-                os.kill(self.pid, 0)
-            except ProcessLookupError:
-                raise AssertionError(f"`{command}` exited:\n{log.read_text()[-4000:]}") from None
-            assert time.monotonic() < deadline, f"`{command}` not ready:\n{log.read_text()[-4000:]}"
-            time.sleep(0.3)
-        model = self.shell.cwd() / "models" / "model.joblib"
-        self.model_time = model.stat().st_mtime
-        return time.monotonic() - started
-
-    def current(self) -> bool:
-        """Running, and serving the model that is in the working copy now."""
-        model = self.shell.cwd() / "models" / "model.joblib"
-        return self.pid is not None and model.stat().st_mtime == self.model_time
-
-    def stop(self) -> None:
-        if self.pid is not None:
-            stop(self.pid)
-            self.pid = None
-
-
-class Session:
-    """Runs README commands in order in one shell, with the local forms described above."""
-
-    def __init__(self, shell: Shell, service: Service, steps: Steps, **places: str) -> None:
-        self.shell, self.service, self.steps = shell, service, steps
-        self.places = places  # README placeholder -> what stands for it here
-        self.tested_at: tuple[str, str] | None = None
-
-    def local_form(self, text: str) -> str:
-        text = text.replace("uvx copier", "copier")
-        if text.startswith("copier copy "):
-            text = text.replace("copier copy ", "copier copy --defaults ", 1)
-        for placeholder, value in self.places.items():
-            text = text.replace(placeholder, value)
-        return text.replace("localhost:3000", f"localhost:{self.service_port()}")
-
-    def service_port(self) -> int:
-        return int(self.shell.env("PORT") or 3000)
-
-    def _state(self) -> tuple[str, str]:
-        head = self.shell.run("git rev-parse HEAD")[1]
-        return head, self.shell.run("git status --porcelain")[1]
-
-    def run(self, command: Command) -> str | None:
-        text = self.local_form(command.text)
-        why = next((why for start, why in SKIP.items() if text.startswith(start)), None)
-        if text == "make test" and (self.shell.cwd() / "copier.yml").is_file():
-            why = "the template's own test suite, of which this test is a part"
-        elif text == "make test" and self.tested_at == self._state():
-            why = "ran already, on this very commit and working copy"
-        if why:
-            print(f"  skipped `{command.text}`: {why}")
-            return None
-        chain = re.fullmatch(r"(?:(.*) && )?((?:PORT=(\d+) )?make serve)", text)
-        if chain:  # `make setup && ... && make serve`: serve is the terminal's last command
-            if chain.group(1):
-                self._check(command, chain.group(1))
-            port = int(chain.group(3) or self.service_port())
-            if self.service.current() and self.service.port == port:
-                print(
-                    f"  `{chain.group(2)}`: it serves this very model already (and holds the port)"
-                )
-                return None
-            seconds = self.service.start(chain.group(2), port)
-            self.steps.add(f"{chain.group(2)} (until /readyz answers)", seconds)
-            return None
-        needs_service = "another terminal" in command.comment or re.search(
-            r"localhost:\d+|make predict\b", text
-        )
-        if needs_service and not self.service.current():
-            seconds = self.service.start("make serve", self.service_port())
-            self.steps.add("make serve (for the command below)", seconds)
-        return self._check(command, text)
-
-    def _check(self, command: Command, text: str) -> str:
-        start = time.monotonic()
-        code, output = self.shell.run(text)
-        self.steps.add(text if len(text) <= 58 else text[:55] + "...", time.monotonic() - start)
-        allowed = next((c for s, c in EXIT_CODES.items() if text.startswith(s)), {0})
-        assert code in allowed, f"README command `{command.text}` exited {code}:\n{output[-8000:]}"
-        expected = re.fullmatch(r'"(.+)"', command.comment)
-        if expected:  # a comment in quotes is what the command prints
-            assert expected.group(1) in output, f"`{command.text}` printed:\n{output[-4000:]}"
-        if re.search(r"make predict\b|/predict", text):
-            assert '"prediction"' in output, f"`{command.text}` printed:\n{output[-4000:]}"
-        if "make test" in text:
-            self.tested_at = self._state()
-        return output
 
 
 @pytest.fixture
