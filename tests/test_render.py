@@ -67,6 +67,7 @@ COMBINATIONS = [
 # The files of every project, whatever the answers (<package> is the package name)...
 ALWAYS = [
     ".copier-answers.yml",
+    "AGENTS.md",
     ".dockerignore",
     ".dvc/.gitignore",
     ".dvc/config",
