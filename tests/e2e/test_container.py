@@ -154,7 +154,8 @@ print(json.dumps({{
     assert found["package_at"].startswith("/app/.venv/"), (
         "the package is installed, not a source tree"
     )
-    assert found["app"] == [".venv", "models"], found["app"]
+    # The environment, the model and the request contract the service builds its API from.
+    assert found["app"] == [".venv", "models", "schema.yaml"], found["app"]
     assert found["model"] and not found["compilers"] and not found["venv_writable"], found
 
 
