@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import socket
@@ -11,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import copier
@@ -135,3 +137,13 @@ def wait_until_ready(
         if time.monotonic() > deadline:
             raise AssertionError(f"{url} not ready within {timeout} s:\n{log()[-4000:]}")
         time.sleep(0.3)
+
+
+def load_script(path: Path) -> ModuleType:
+    """Import a script of the template repository (scripts/*.py) as a module, by its path."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module

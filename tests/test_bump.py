@@ -4,32 +4,19 @@ for here (PyPI answers, GitHub does not, or does), so the tests are the same on 
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import shutil
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 from tests.gha import JobResult, LocalRunner
-from tests.project import TEMPLATE_ROOT
+from tests.project import TEMPLATE_ROOT, load_script
 from tests.test_release import fake_gh, gh_calls
 
-
-def _load(path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-bump = _load(TEMPLATE_ROOT / "scripts" / "bump.py")
+bump = load_script(TEMPLATE_ROOT / "scripts" / "bump.py")
 NEW_SHA = "0123456789abcdef0123456789abcdef01234567"
 TAG_SHA = "fedcba9876543210fedcba9876543210fedcba98"
 PINNED = re.compile(r"uses:\s+([\w.-]+/[\w.-]+)\S*@([0-9a-f]{40}) # (\S+)")

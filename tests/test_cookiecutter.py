@@ -6,33 +6,21 @@ messages. (tests/e2e/test_update.py updates a cookiecutter-made project with cop
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 
 import copier
 import pytest
 import yaml
 from cookiecutter.main import cookiecutter
 
-from tests.project import TEMPLATE_ROOT, Project, tool_env
+from tests.project import TEMPLATE_ROOT, Project, load_script, tool_env
 
-
-def _load(path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-cookiecutter_json = _load(TEMPLATE_ROOT / "scripts" / "cookiecutter_json.py")
+cookiecutter_json = load_script(TEMPLATE_ROOT / "scripts" / "cookiecutter_json.py")
 
 # Files that may differ between the two engines' projects: none. (Named here so that a
 # difference that must exist one day is written down, not waved through.)

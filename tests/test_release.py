@@ -4,31 +4,18 @@ newest dated entry once, with its text as the notes, and does nothing for an und
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
 import stat
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from tests.gha import LocalRunner
-from tests.project import TEMPLATE_ROOT, git
+from tests.project import TEMPLATE_ROOT, git, load_script
 
-
-def _load(path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(path.stem, path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-release = _load(TEMPLATE_ROOT / "scripts" / "release.py")
+release = load_script(TEMPLATE_ROOT / "scripts" / "release.py")
 
 FAKE_GH = """#!/usr/bin/env python3
 # A stand-in for the GitHub CLI: records each call and the notes file it is given.
