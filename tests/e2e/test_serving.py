@@ -162,7 +162,7 @@ def test_a_minute_at_64_clients_has_no_error_and_no_memory_growth(
             command = ["wrk", "-t2", "-c64", f"-d{seconds}s", "-s", str(script), url]
             return subprocess.run(command, capture_output=True, text=True, check=True).stdout
 
-        load(10)  # warm-up: imports, caches, the batcher's estimates
+        load(20)  # warm-up: imports, caches, allocator pools, the batcher's estimates
         before = _tree_rss(server.pid)
         out = load(60)
         after = _tree_rss(server.pid)
