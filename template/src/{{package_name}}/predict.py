@@ -17,8 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import joblib
+import numpy as np
 import pandas as pd
+import scipy.sparse
 import sklearn
+from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
 from .bundle import ModelBundle
 from .features import compute_features
@@ -61,13 +64,31 @@ def predict_frame(bundle: ModelBundle, features: pd.DataFrame) -> pd.DataFrame:
     # compute_features leaves no infinity (NaN is imputed): skip scikit-learn's finiteness
     # checks, a third of the time of a one-record prediction.
     with sklearn.config_context(assume_finite=True):
+        x = bundle.pipeline[:-1].transform(inputs)
+        model = bundle.pipeline[-1]
         if bundle.classes is None:
-            return pd.DataFrame({"prediction": bundle.pipeline.predict(inputs)}, index=inputs.index)
-        probabilities = bundle.pipeline.predict_proba(inputs)
+            predictions = _forest_mean(model, x, "predict")
+            return pd.DataFrame({"prediction": predictions}, index=inputs.index)
+        probabilities = _forest_mean(model, x, "predict_proba")
     result = {"prediction": [bundle.classes[i] for i in probabilities.argmax(axis=1)]}
     for position, label in enumerate(bundle.classes):
         result[probability_column(label)] = probabilities[:, position]
     return pd.DataFrame(result, index=inputs.index)
+
+
+def _forest_mean(model: Any, x: Any, method: str) -> Any:
+    """``model.<method>(x)``; for a random forest, the same sum in the same order without
+    joblib's dispatch around each tree, which is most of a one-record prediction (2.9 ms
+    of 3.5 for 100 trees, measured). tests/test_model.py checks the result is identical."""
+    forest = isinstance(model, RandomForestClassifier | RandomForestRegressor)
+    if not forest or scipy.sparse.issparse(x):
+        return getattr(model, method)(x)
+    x = np.ascontiguousarray(x, dtype=np.float32)  # what the forest's own input check makes
+    total = getattr(model.estimators_[0], method)(x, check_input=False).astype(np.float64)
+    for tree in model.estimators_[1:]:
+        total += getattr(tree, method)(x, check_input=False)
+    total /= len(model.estimators_)
+    return total
 
 
 def predict_file(bundle: ModelBundle, source: Path) -> pd.DataFrame:
