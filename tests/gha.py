@@ -43,6 +43,214 @@ def action_name(uses: str) -> str:
     return uses.split("@", 1)[0]
 
 
+# --- filter patterns ---------------------------------------------------------------------------
+# GitHub's patterns for `branches`, `tags` and `paths` ("Filter pattern cheat sheet" in "Workflow
+# syntax for GitHub Actions"): `*` zero or more characters but `/`, `**` zero or more of any
+# character, `?` zero or one of the preceding character, `+` one or more of the preceding
+# character, `[...]` one character of a set or range, `\\` escapes the next character, and `!`
+# at the start of a pattern negates it: the patterns apply in order, the last that matches
+# decides, so a negative pattern after a positive one excludes what it matches.
+
+
+def filter_pattern_regex(pattern: str) -> re.Pattern[str]:
+    """One filter pattern (without its leading `!`) as a regular expression."""
+    out: list[str] = []
+    index = 0
+    while index < len(pattern):
+        char = pattern[index]
+        if pattern.startswith("**", index):
+            out.append(".*")
+            index += 2
+            continue
+        if char == "*":
+            out.append("[^/]*")
+        elif char in "?+":
+            if not out:
+                raise ValueError(f"filter pattern {pattern!r}: {char!r} follows nothing")
+            out.append(char)
+        elif char == "[":
+            end = pattern.find("]", index + 1)
+            if end < 0:
+                raise ValueError(f"filter pattern {pattern!r}: unclosed '['")
+            body = pattern[index + 1 : end]
+            if not re.fullmatch(r"(?:[a-zA-Z0-9](?:-[a-zA-Z0-9])?|[^\]\-])+", body):
+                raise ValueError(f"filter pattern {pattern!r}: [{body}] is not a set or range")
+            out.append(f"[{body}]")
+            index = end
+        elif char == "\\" and index + 1 < len(pattern):
+            index += 1
+            out.append(re.escape(pattern[index]))
+        else:
+            out.append(re.escape(char))
+        index += 1
+    return re.compile("".join(out))
+
+
+def filter_matches(patterns: list[str], name: str) -> bool:
+    """Whether a list of filter patterns (as under `tags:` or `branches:`) selects `name`."""
+    selected = False
+    for pattern in patterns:
+        negative = pattern.startswith("!")
+        if filter_pattern_regex(pattern[1:] if negative else pattern).fullmatch(name):
+            selected = not negative
+    return selected
+
+
+# --- the github context and its event payload --------------------------------------------------
+# What `github.event` holds depends on the event ("Events that trigger workflows" and "Webhook
+# events and payloads" on docs.github.com). A `schedule` run's payload is only the cron line (and
+# the workflow's path): no `repository`, so `github.event.repository.default_branch` is empty
+# there. The payloads here carry the keys each event documents that the workflows may read.
+
+EVENT_KEYS: dict[str, set[str]] = {
+    "push": {
+        "ref",
+        "before",
+        "after",
+        "base_ref",
+        "created",
+        "deleted",
+        "forced",
+        "compare",
+        "commits",
+        "head_commit",
+        "pusher",
+        "repository",
+        "organization",
+        "sender",
+    },
+    "pull_request": {"action", "number", "pull_request", "repository", "organization", "sender"},
+    "workflow_dispatch": {"inputs", "ref", "repository", "organization", "sender", "workflow"},
+    "repository_dispatch": {
+        "action",
+        "branch",
+        "client_payload",
+        "repository",
+        "organization",
+        "sender",
+    },
+    "schedule": {"schedule", "workflow"},
+}
+
+
+def event_payload(
+    event_name: str,
+    *,
+    repository: str = "octo/my-model",
+    default_branch: str = "main",
+    ref: str = "",
+    sha: str = "",
+    inputs: dict[str, str] | None = None,
+    cron: str = "0 6 * * *",
+    workflow: str = ".github/workflows/workflow.yml",
+) -> dict[str, Any]:
+    """`github.event` for one event, shaped as GitHub's (the parts the workflows may read)."""
+    owner, name = repository.split("/", 1)
+    repo = {
+        "name": name,
+        "full_name": repository,
+        "owner": {"login": owner},
+        "default_branch": default_branch,
+    }
+    sender = {"login": owner}
+    if event_name == "schedule":
+        return {"schedule": cron, "workflow": workflow}
+    if event_name == "push":
+        return {
+            "ref": ref,
+            "before": "0" * 40,
+            "after": sha,
+            "base_ref": None,
+            "created": False,
+            "deleted": False,
+            "forced": False,
+            "commits": [],
+            "head_commit": {"id": sha},
+            "pusher": {"name": owner},
+            "repository": repo,
+            "sender": sender,
+        }
+    if event_name == "pull_request":
+        return {
+            "action": "synchronize",
+            "number": 1,
+            "pull_request": {
+                "number": 1,
+                "head": {"ref": "feature", "sha": sha},
+                "base": {"ref": default_branch, "sha": sha},
+            },
+            "repository": repo,
+            "sender": sender,
+        }
+    if event_name == "workflow_dispatch":
+        return {
+            "inputs": dict(inputs or {}),
+            "ref": ref,
+            "repository": repo,
+            "sender": sender,
+            "workflow": workflow,
+        }
+    if event_name == "repository_dispatch":
+        return {
+            "action": "dispatch",
+            "branch": default_branch,
+            "client_payload": {},
+            "repository": repo,
+            "sender": sender,
+        }
+    raise ValueError(f"no payload known for the event {event_name!r}: add it to tests/gha.py")
+
+
+def github_context(
+    event_name: str,
+    *,
+    repository: str = "octo/my-model",
+    default_branch: str = "main",
+    ref: str | None = None,
+    sha: str = "0" * 40,
+    inputs: dict[str, str] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The `github` context of a run: `ref` defaults to the default branch (where a schedule
+    runs), `ref_name` follows from it, `event` is the event's own payload."""
+    ref = ref or f"refs/heads/{default_branch}"
+    context: dict[str, Any] = {
+        "event_name": event_name,
+        "ref": ref,
+        "ref_name": ref.split("/", 2)[2] if ref.startswith("refs/") else ref,
+        "ref_type": "tag" if ref.startswith("refs/tags/") else "branch",
+        "sha": sha,
+        "repository": repository,
+        "repository_owner": repository.split("/", 1)[0],
+        "actor": repository.split("/", 1)[0],
+        "server_url": "https://github.com",
+        "run_id": "4242",
+        "event": event_payload(
+            event_name,
+            repository=repository,
+            default_branch=default_branch,
+            ref=ref,
+            sha=sha,
+            inputs=inputs,
+        ),
+    }
+    context.update(extra)
+    return context
+
+
+def check_event_payload(github: dict[str, Any]) -> None:
+    """A test's `github` context must not give an event keys GitHub never sends with it."""
+    event_name, event = github.get("event_name"), github.get("event")
+    if event is None or event_name not in EVENT_KEYS:
+        return
+    unknown = set(event) - EVENT_KEYS[event_name]
+    if unknown:
+        raise ValueError(
+            f"github.event of a {event_name!r} run has no {sorted(unknown)} on GitHub: "
+            "build the context with tests.gha.github_context"
+        )
+
+
 # --- expressions -------------------------------------------------------------------------------
 # GitHub's expression language as documented ("Evaluate expressions in workflows and actions"):
 # literals, property access (case-insensitive; `*` filters), index, `!`, comparisons, `==`/`!=`
@@ -592,6 +800,18 @@ class LocalRunner:
         self.origin = origin
         self.workdir = workdir
         self.base_env = base_env
+        check_event_payload(github)
+        if github.get("event_name") in EVENT_KEYS and "event" not in github:
+            github = {
+                **github,
+                "event": event_payload(
+                    github["event_name"],
+                    repository=github.get("repository") or "octo/my-model",
+                    ref=github.get("ref", ""),
+                    sha=github.get("sha", ""),
+                    inputs=inputs,
+                ),
+            }
         self.github = github
         self.variables = variables or {}
         self.secrets = secrets or {}
@@ -909,10 +1129,21 @@ def _docker_build(job: Job, with_: dict[str, Any]) -> None:
 
 
 def _docker_metadata(job: Job, with_: dict[str, Any]) -> None:
-    """The image tags docker/metadata-action computes, for the `tags:` kinds the workflows use."""
+    """The image tags docker/metadata-action computes, for the `tags:` kinds the workflows use,
+    and its `latest` flavor: `latest=auto` (the default) adds `latest` on every tag push that
+    a `type=ref,event=tag` or `type=match` entry tags; `true` always adds it, `false` never."""
     github = job.runner.github
     ref, ref_name = github.get("ref", ""), github.get("ref_name", "")
     is_tag = ref.startswith("refs/tags/")
+    flavor = dict(
+        line.strip().split("=", 1)
+        for line in str(with_.get("flavor", "")).splitlines()
+        if line.strip()
+    )
+    latest = flavor.pop("latest", "auto")
+    if flavor or latest not in {"auto", "true", "false"}:
+        raise StepFailed(f"docker/metadata-action: flavor {with_.get('flavor')!r} not mapped here")
+    auto_latest = False
     tags: list[str] = []
     for line in str(with_.get("tags", "")).splitlines():
         if not line.strip():
@@ -930,6 +1161,9 @@ def _docker_metadata(job: Job, with_: dict[str, Any]) -> None:
             raise StepFailed(f"docker/metadata-action: {line.strip()!r} is not mapped here")
         if tag:
             tags.append(re.sub(r"[^a-zA-Z0-9._-]+", "-", tag))
+            auto_latest = auto_latest or kind in {"ref", "match"}
+    if latest == "true" or (latest == "auto" and auto_latest):
+        tags.append("latest")
     images = [image.strip().lower() for image in str(with_["images"]).split("\n") if image.strip()]
     lines = [f"{image}:{tag}" for image in images for tag in dict.fromkeys(tags)]
     with open(job.env["GITHUB_OUTPUT"], "a") as outputs:

@@ -14,11 +14,14 @@ from typing import Any
 import pytest
 
 from tests.gha import (
+    EVENT_KEYS,
     ExpressionError,
     JobResult,
     LocalRunner,
     condition,
     evaluate,
+    filter_matches,
+    github_context,
     hash_files,
     interpolate,
 )
@@ -376,3 +379,70 @@ def test_runner_status_functions_in_a_jobs_if(tmp_path: Path) -> None:
     assert results["report"].result == "success"
     assert results["report"].steps[0].conclusion == "success"
     assert results["tidy"].result == "skipped"
+
+
+# --- filter patterns and event payloads ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("patterns", "name", "selected"),
+    [
+        # The examples of GitHub's "Filter pattern cheat sheet".
+        (["feature/*"], "feature/my-branch", True),
+        (["feature/*"], "feature/your-branch/x", False),
+        (["feature/**"], "feature/beta-a/my-branch", True),
+        (["main", "releases/mona-the-octocat"], "releases/mona-the-octocat", True),
+        (["*"], "releases", True),
+        (["*"], "releases/v1", False),
+        (["**"], "releases/10", True),
+        (["*feature"], "mona-feature", True),
+        (["v2*"], "v2.0.0", True),
+        (["v[12].[0-9]+.[0-9]+"], "v1.10.1", True),
+        (["v[12].[0-9]+.[0-9]+"], "v3.0.0", False),
+        (["[CB]at"], "Bat", True),
+        (["[1-2]00"], "200", True),
+        (["Octoc?t"], "Octot", True),  # ? : zero or one of the preceding character
+        (["Octoc?t"], "Octoct", True),
+        (["Octoc?t"], "Octocct", False),
+        (["releases/**", "!releases/**-alpha"], "releases/beta/3-alpha", False),
+        (["releases/**", "!releases/**-alpha"], "releases/beta/3", True),
+        # The last matching pattern decides: a positive one after a negative one includes again.
+        (["*", "!v*", "v1*"], "v1.0", True),
+        (["*", "!v*", "v1*"], "v2.0", False),
+        # `!` is special only at the start; `#` is an ordinary character.
+        (["a!b"], "a!b", True),
+        (["*#*", "!*!#*"], "model#prod!#2", False),
+        (["*#*", "!*!#*"], "model#prod#2", True),
+        ([r"v1\.0\+"], "v1.0+", True),
+        ([r"v1\.0\+"], "v1.00", False),
+    ],
+)
+def test_filter_patterns(patterns: list[str], name: str, selected: bool) -> None:
+    assert filter_matches(patterns, name) is selected
+
+
+def test_event_payloads_are_shaped_per_event() -> None:
+    schedule = github_context("schedule", repository="octo/churn", default_branch="trunk")
+    assert schedule["ref"] == "refs/heads/trunk" and schedule["ref_name"] == "trunk"
+    assert evaluate("github.event.repository.default_branch", {"github": schedule}) is None
+    assert evaluate("github.event.schedule", {"github": schedule})
+    for event in ("push", "pull_request", "workflow_dispatch", "repository_dispatch"):
+        github = github_context(event, repository="octo/churn", default_branch="trunk")
+        assert set(github["event"]) <= EVENT_KEYS[event], event
+        assert evaluate("github.event.repository.default_branch", {"github": github}) == "trunk"
+    dispatch = github_context("workflow_dispatch", inputs={"current": "x.csv"})
+    assert evaluate("github.event.inputs.current", {"github": dispatch}) == "x.csv"
+    with pytest.raises(ValueError, match="no payload known"):
+        github_context("check_run")
+
+
+def test_the_runner_refuses_a_payload_github_never_sends(tmp_path: Path) -> None:
+    """A schedule's payload with a repository in it would hide a workflow reading one."""
+    wrong = {"event_name": "schedule", "event": {"repository": {"default_branch": "main"}}}
+    with pytest.raises(ValueError, match="has no \\['repository'\\] on GitHub"):
+        LocalRunner(tmp_path, tmp_path / "work", base_env={}, github=wrong)
+    # Without a payload, the runner gives the event's own.
+    runner = LocalRunner(
+        tmp_path, tmp_path / "work", base_env={}, github={"event_name": "schedule"}
+    )
+    assert set(runner.github["event"]) == {"schedule", "workflow"}

@@ -92,6 +92,7 @@ ALWAYS = [
     "pyproject.toml",
     "scripts/ci_data.sh",
     "scripts/drift_issue.py",
+    "scripts/dvc_lock.py",
     "scripts/setup.sh",
     "scripts/template_sync.sh",
     "src/<package>/__init__.py",

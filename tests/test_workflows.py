@@ -26,6 +26,7 @@ from tests.gha import (
     LocalRunner,
     StepFailed,
     action_name,
+    filter_matches,
     load_workflow,
 )
 from tests.project import TEMPLATE_ROOT, Project
@@ -170,8 +171,9 @@ def test_cd_reacts_to_version_and_model_registry_tags(project: Project) -> None:
     patterns = cd["on"]["push"]["tags"]
     model = re.search(r"^MODEL \?= (\S+)$", project.read("Makefile"), re.MULTILINE).group(1)
     for tag in ("v1.2.0", f"{model}@v0.1.0", f"{model}#prod#3"):
-        assert any(_github_glob(pattern, tag) for pattern in patterns), tag
-    assert not any(_github_glob(pattern, "main") for pattern in patterns)
+        assert filter_matches(patterns, tag), tag
+    for tag in ("main", f"{model}@v0.1.0!#4", f"{model}#prod!#5", f"{model}@deprecated#6"):
+        assert not filter_matches(patterns, tag), tag
 
 
 def test_invalid_schedule_is_rejected() -> None:
@@ -242,12 +244,6 @@ def test_the_summary_job_passes_only_when_every_job_passed(
 
 
 # --- the rules ----------------------------------------------------------------------------------
-
-
-def _github_glob(pattern: str, name: str) -> bool:
-    """GitHub's filter patterns for tags: * matches anything but '/', ** anything."""
-    regex = re.escape(pattern).replace(r"\*\*", ".*").replace(r"\*", "[^/]*")
-    return re.fullmatch(regex, name) is not None
 
 
 def _check_rules(paths: list[Path], generated: bool) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.gha import LocalRunner, StepFailed, load_workflow
+from tests.gha import LocalRunner, StepFailed, filter_matches, github_context, load_workflow
 from tests.project import Project, bake_project, git, tool_env
 
 pytestmark = pytest.mark.e2e
@@ -71,20 +71,9 @@ def _base_env(extra_path: Path | None = None, **extra: str) -> dict[str, str]:
 
 
 def _github(origin: Path, ref: str, event: str) -> dict[str, object]:
+    """The github context of a run, `github.event` shaped as GitHub sends that event."""
     sha = git(origin, "rev-parse", f"{ref}^{{commit}}").strip()
-    return {
-        "event_name": event,
-        "ref": ref,
-        "ref_name": ref.split("/", 2)[2],
-        "sha": sha,
-        "repository": REPOSITORY,
-        "repository_owner": "octo",
-        "actor": "octo",
-        "token": "fake-github-token",
-        "server_url": "https://github.com",
-        "run_id": "4242",
-        "event": {"repository": {"default_branch": "main"}},
-    }
+    return github_context(event, repository=REPOSITORY, ref=ref, sha=sha, token="fake-github-token")
 
 
 def _fake_gh(folder: Path) -> tuple[Path, Path]:
@@ -329,8 +318,7 @@ def test_model_registry_tags_drive_cd(pushed: tuple[Project, Path], tmp_path: Pa
     # CD on the registration tag: the model is rebuilt at the tag, then the image is built
     # and pushed (not here: no engine, no registry) with the tags metadata-action computes.
     cd = project.path / ".github" / "workflows" / "cd.yml"
-    patterns = load_workflow(cd)["on"]["push"]["tags"]
-    assert any(re.fullmatch(p.replace("*", "[^/]*"), f"{MODEL}@v0.1.0") for p in patterns)
+    assert filter_matches(load_workflow(cd)["on"]["push"]["tags"], f"{MODEL}@v0.1.0")
     release = _github(origin, f"refs/tags/{MODEL}@v0.1.0", "push")
     runner = LocalRunner(
         origin,

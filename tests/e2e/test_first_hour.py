@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.gha import LocalRunner
+from tests.gha import LocalRunner, github_context
 from tests.project import Project, bake_project, free_port, git, tool_env
 from tests.readme import (
     Service,
@@ -236,15 +236,7 @@ def test_first_push_before_setup_is_green(
         origin,
         tmp_path / "run",
         base_env=env,
-        github={
-            "event_name": "push",
-            "ref": "refs/heads/main",
-            "ref_name": "main",
-            "sha": sha,
-            "repository": "octo/my-model",
-            "repository_owner": "octo",
-            "event": {"repository": {"default_branch": "main"}},
-        },
+        github=github_context("push", repository="octo/my-model", sha=sha),
         secrets={"GITHUB_TOKEN": "fake-github-token"},
     )
     jobs = (

@@ -29,7 +29,7 @@ import yaml
 from cookiecutter.main import cookiecutter
 from copier.errors import UserMessageError
 
-from tests.gha import LocalRunner
+from tests.gha import LocalRunner, github_context
 from tests.project import Project, bake_project, git, tool_env
 
 pytestmark = pytest.mark.e2e
@@ -379,15 +379,9 @@ def _runner(origin: Path, workdir: Path) -> LocalRunner:
         if key.startswith(("GITHUB_", "RUNNER_")) or key in {"CI"}:
             del env[key]
     sha = git(origin, "rev-parse", "HEAD").strip()
-    github = {
-        "event_name": "schedule",
-        "ref": "refs/heads/main",
-        "ref_name": "main",
-        "sha": sha,
-        "repository": "octo/my-model",
-        "token": "fake-github-token",
-        "event": {"repository": {"default_branch": "main"}},
-    }
+    github = github_context(
+        "schedule", repository="octo/my-model", sha=sha, token="fake-github-token"
+    )
     return LocalRunner(origin, workdir, base_env=env, github=github)
 
 

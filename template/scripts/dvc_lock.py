@@ -1,0 +1,144 @@
+"""Check the workspace against the dvc.lock committed at HEAD, after `make pipeline`.
+
+``check``  (make check-lock, in CI after dvc repro): fails when reproducing the commit changed
+           dvc.lock, a .dvc file or a pipeline output git keeps (metrics, plots), naming the
+           stages whose lock entry changed: the commit's dvc.lock and metrics are stale.
+``model PATH``  (make verify-model, in CD): fails unless PATH is byte for byte the file the
+           committed dvc.lock records (its md5), so an image never ships another model than
+           the tagged commit's, e.g. one retrained differently on the runner.
+
+Run with the project's environment (`uv run python`): it needs PyYAML, which DVC brings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+LOCK = "dvc.lock"
+
+
+def error(text: str) -> None:
+    sys.stderr.write(text + "\n")
+
+
+def say(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+def git(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["git", *args], capture_output=True, text=True, check=False)
+
+
+def committed_lock() -> dict[str, Any] | None:
+    """dvc.lock as HEAD has it; None when HEAD has none."""
+    shown = git("show", f"HEAD:{LOCK}")
+    return (yaml.safe_load(shown.stdout) or {}) if shown.returncode == 0 else None
+
+
+def stages(lock: dict[str, Any] | None) -> dict[str, Any]:
+    return dict((lock or {}).get("stages") or {})
+
+
+def changed_stages(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[str]:
+    old, new = stages(before), stages(after)
+    return sorted(name for name in old.keys() | new.keys() if old.get(name) != new.get(name))
+
+
+def check() -> int:
+    before = committed_lock()
+    if before is None:
+        error(
+            f"warning: HEAD has no {LOCK}: nothing to compare with. Run `make pipeline` and "
+            f"commit {LOCK} and the metrics, so that CI checks them."
+        )
+        return 0
+    after = yaml.safe_load(Path(LOCK).read_text()) if Path(LOCK).is_file() else None
+    names = changed_stages(before, after)
+    # Files git keeps that reproducing the commit changed: dvc.lock, .dvc files, and the
+    # pipeline's outputs kept in git (metrics, plots). Untracked files do not count.
+    outs = {
+        out["path"]
+        for lock in (before, after)
+        for stage in stages(lock).values()
+        for out in stage.get("outs") or []
+        if out.get("path")
+    }
+    paths = [LOCK, ":(glob)**/*.dvc", *sorted(outs)]
+    changed = git("diff", "--name-only", "HEAD", "--", *paths).stdout.split()
+    if not names and not changed:
+        say(f"{LOCK} and the pipeline's committed outputs match this run.")
+        return 0
+    error(
+        "error: this commit's dvc.lock or metrics are stale: reproducing it (make pipeline) "
+        "changed them."
+    )
+    if names:
+        error(f"  stages whose {LOCK} entry changed: {', '.join(names)}")
+    if changed:
+        error(f"  files changed: {', '.join(changed)}")
+    error(
+        f"Run `make pipeline` locally and commit {LOCK}, the .dvc files and metrics/ and plots/ "
+        "(then `dvc push`), so the commit records what its code and data produce."
+    )
+    return 1
+
+
+def md5(path: Path) -> str:
+    digest = hashlib.md5()  # DVC's content hash, not a security measure
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def verify_model(path: str) -> int:
+    lock = committed_lock()
+    recorded = [
+        (name, out.get("md5"))
+        for name, stage in stages(lock).items()
+        for out in stage.get("outs") or []
+        if out.get("path") == path
+    ]
+    if not recorded:
+        error(
+            f"error: the {LOCK} committed at HEAD records no output {path}: there is no model "
+            f"to ship. Run `make pipeline`, commit {LOCK}, `dvc push`, and tag that commit."
+        )
+        return 1
+    (stage, expected), *_ = recorded
+    if not Path(path).is_file():
+        error(f"error: {path} is missing: `make pipeline` (or dvc pull) first.")
+        return 1
+    actual = md5(Path(path))
+    if actual != expected:
+        error(
+            f"error: {path} (md5 {actual}) is not the model the committed {LOCK} records for "
+            f"stage {stage} (md5 {expected}). It was not pulled from the DVC remote and "
+            "rebuilding it here gave another model. Push the tagged model from where it was "
+            f"trained (`dvc push`), or fix the commit (`make pipeline`, commit {LOCK}) and tag "
+            "again: an image never ships a model other than the one the tag records."
+        )
+        return 1
+    say(f"{path}: md5 {actual}, as {LOCK} records for stage {stage}.")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("check", help="fail when make pipeline changed the committed lock")
+    model = commands.add_parser("model", help="fail unless PATH is the file dvc.lock records")
+    model.add_argument("path")
+    args = parser.parse_args()
+    return check() if args.command == "check" else verify_model(args.path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,273 @@
+"""Fast checks of what the generated workflows do with what reaches them (issue 9): which tags
+start CD and which of them move the image's `latest`, what a workflow reads from an event's
+payload, a dispatch input on its way into a shell, and the pull requests' labels.
+
+The workflows run here with tests/gha.py; the Makefile with real make.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.gha import (
+    ACTIONS,
+    EVENT_KEYS,
+    GITHUB_EXPRESSION,
+    Job,
+    JobResult,
+    LocalRunner,
+    action_name,
+    evaluate,
+    filter_matches,
+    github_context,
+    load_workflow,
+)
+from tests.project import Project, git
+
+MODEL = "my-model"
+REPOSITORY = "octo/my-model"
+
+
+def _workflows(project: Project) -> list[Path]:
+    return sorted((project.path / ".github" / "workflows").glob("*.yml"))
+
+
+# --- CD: which tags start it ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("tag", "starts"),
+    [
+        ("v1.2.0", True),
+        (f"{MODEL}@v0.3.0", True),  # gto register
+        (f"{MODEL}#prod#3", True),  # gto assign
+        (f"{MODEL}@v0.3.0!#4", False),  # gto deregister: a withdrawal builds nothing
+        (f"{MODEL}#prod!#5", False),  # gto unassign
+        (f"{MODEL}@deprecated#6", False),  # gto deprecate
+        ("main", False),
+    ],
+)
+def test_cd_starts_on_releases_never_on_withdrawals(
+    baked: Callable[..., Project], tag: str, starts: bool
+) -> None:
+    cd = load_workflow(baked().path / ".github" / "workflows" / "cd.yml")
+    assert filter_matches(cd["on"]["push"]["tags"], tag) is starts
+
+
+# --- CD: when the image's `latest` moves ---------------------------------------------------------
+
+# On one commit: releases (v1.10.0 the newest, sorted as versions, not as text), a pre-release
+# above it, and model-registry tags.
+TAGS = ["v1.0.0", "v1.9.0", "v1.10.0", "v1.11.0-rc.1", f"{MODEL}@v0.3.0", f"{MODEL}#prod#1"]
+
+
+@pytest.fixture(scope="module")
+def tagged(baked: Callable[..., Project], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A bare repository of the default project with the tags above."""
+    base = tmp_path_factory.mktemp("tagged")
+    work = base / MODEL
+    shutil.copytree(baked().path, work)
+    git(work, "init", "--quiet", "--initial-branch=main")
+    git(work, "add", "--all")
+    git(work, "commit", "--quiet", "--no-verify", "-m", "Initial commit")
+    for tag in TAGS:
+        git(work, "tag", tag)
+    origin = base / "origin.git"
+    git(base, "clone", "--quiet", "--bare", str(work), str(origin))
+    return origin
+
+
+@pytest.mark.parametrize(
+    ("tag", "latest"),
+    [
+        ("v1.10.0", True),
+        ("v1.9.0", False),  # an older release, pushed (or re-run) later
+        ("v1.11.0-rc.1", False),
+        (f"{MODEL}@v0.3.0", False),
+        (f"{MODEL}#prod#1", False),
+    ],
+)
+def test_latest_moves_only_with_the_newest_release(
+    tagged: Path, baked: Callable[..., Project], tmp_path: Path, tag: str, latest: bool
+) -> None:
+    pushed: list[str] = []
+
+    def build_push(job: Job, with_: dict[str, Any]) -> None:
+        pushed.extend(str(with_["tags"]).split())
+
+    runner = LocalRunner(
+        tagged,
+        tmp_path,
+        base_env={"PATH": os.environ["PATH"]},
+        github=github_context(
+            "push",
+            repository=REPOSITORY,
+            ref=f"refs/tags/{tag}",
+            sha=git(tagged, "rev-parse", f"{tag}^{{commit}}").strip(),
+        ),
+        secrets={"GITHUB_TOKEN": "fake"},
+        actions={**ACTIONS, "docker/build-push-action": build_push},
+    )
+    (runner.artifacts / "model").mkdir()
+    (runner.artifacts / "model" / "model.joblib").write_bytes(b"model")
+    cd = baked().path / ".github" / "workflows" / "cd.yml"
+    results = runner.run(cd, ["image"], {"model": JobResult("model", "success")})
+    assert results["image"].result == "success"
+    image = f"ghcr.io/{REPOSITORY}"
+    assert f"{image}:{re.sub(r'[^a-zA-Z0-9._-]+', '-', tag)}" in pushed, pushed
+    assert (f"{image}:latest" in pushed) is latest, pushed
+
+
+def test_the_latest_rule_is_documented(baked: Callable[..., Project]) -> None:
+    project = baked()
+    cd = project.read(".github/workflows/cd.yml")
+    assert re.search(r"#.*`?latest`? moves only", cd), "cd.yml: a comment saying when"
+    readme = project.read("README.md")
+    assert re.search(r"`latest`[^.]*only[^.]*newest release", readme), "README: CD says when"
+
+
+# --- event payloads ------------------------------------------------------------------------------
+
+
+def _expressions(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [e for item in value.values() for e in _expressions(item)]
+    if isinstance(value, list):
+        return [e for item in value for e in _expressions(item)]
+    if isinstance(value, str):
+        return [m.group(1) for m in GITHUB_EXPRESSION.finditer(value)]
+    return []
+
+
+@pytest.mark.parametrize("answers", [{}, {"dvc_remote": "s3"}])
+def test_what_a_workflow_reads_from_its_event_is_there_for_each_trigger(
+    baked: Callable[..., Project], answers: dict[str, str]
+) -> None:
+    """Each `${{ }}` that reads github.event gives a value under every event that starts the
+    workflow, with the payload GitHub sends for that event (a schedule's has no repository)."""
+    checked = 0
+    for path in _workflows(baked(**answers)):
+        workflow = load_workflow(path)
+        triggers = workflow["on"] if isinstance(workflow["on"], dict) else {workflow["on"]: None}
+        reads = [e for e in _expressions(workflow) if "github.event." in e]
+        for event in triggers:
+            assert event in EVENT_KEYS, f"{path.name}: no payload known for {event!r}"
+            context = {"github": github_context(event, repository=REPOSITORY), "inputs": {}}
+            for expression in reads:
+                value = evaluate(expression, context)
+                assert value not in (None, ""), f"{path.name} on {event}: ${{{{{expression}}}}}"
+                checked += 1
+    assert checked, "no workflow reads github.event: nothing checked"
+
+
+def test_the_monitor_dispatches_retraining_on_the_default_branch_from_a_schedule(
+    baked: Callable[..., Project], tmp_path: Path
+) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "gh.jsonl"
+    gh = bin_dir / "gh"
+    gh.write_text(
+        "#!/usr/bin/env python3\nimport json, os, sys\n"
+        "open(os.environ['FAKE_GH_LOG'], 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
+    )
+    gh.chmod(gh.stat().st_mode | stat.S_IEXEC)
+    runner = LocalRunner(
+        tmp_path,  # the job checks nothing out
+        tmp_path / "run",
+        base_env={"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "FAKE_GH_LOG": str(log)},
+        github=github_context("schedule", repository=REPOSITORY, default_branch="trunk"),
+        variables={},
+    )
+    drift = JobResult("drift", "success", outputs={"drift": "true"})
+    monitor = baked().path / ".github" / "workflows" / "monitor.yml"
+    assert runner.run(monitor, ["retrain"], {"drift": drift})["retrain"].result == "success"
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    assert calls == [["workflow", "run", "retrain.yml", "--ref", "trunk"]]
+
+
+# --- a dispatch input on its way to a shell ------------------------------------------------------
+
+HOSTILE = """a b"; touch injected-quote; echo "$(touch injected-dollar)`touch injected-tick`;'c'"""
+
+
+def test_the_monitors_current_input_reaches_the_monitor_as_one_argument(
+    bake: Callable[..., Project], tmp_path: Path
+) -> None:
+    """monitor.yml passes inputs.current through env to `make monitor`: real make, the generated
+    Makefile, a stand-in uv that records its arguments."""
+    project = bake()
+    workflow = load_workflow(project.path / ".github" / "workflows" / "monitor.yml")
+    drift = workflow["jobs"]["drift"]
+    assert "inputs.current" in drift["env"]["CURRENT"]
+    step = next(s for s in drift["steps"] if s.get("id") == "monitor")
+    assert step["run"] == "make monitor"
+
+    record = tmp_path / "argv.json"
+    uv = tmp_path / "uv"
+    uv.write_text(
+        "#!/usr/bin/env python3\nimport json, sys\n"
+        f"open({str(record)!r}, 'w').write(json.dumps(sys.argv[1:]))\n"
+    )
+    uv.chmod(uv.stat().st_mode | stat.S_IEXEC)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS"))}
+    env["CURRENT"] = HOSTILE
+    dry = subprocess.run(
+        ["make", "-n", "monitor", f"UV={uv}"],
+        cwd=project.path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert dry.returncode == 0, dry.stderr
+    assert "touch" not in dry.stdout, f"the value is shell text in the recipe:\n{dry.stdout}"
+    done = subprocess.run(
+        ["make", "monitor", f"UV={uv}"], cwd=project.path, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert not list(project.path.glob("injected-*")), "the value ran as shell code"
+    package = project.answers.get("package_name") or "my_model"
+    assert json.loads(record.read_text()) == [
+        "run",
+        "python",
+        "-m",
+        f"{package}.monitor",
+        "--current",
+        HOSTILE,
+    ]
+    # Without CURRENT, no --current: the monitor's default (data.current in params.yaml).
+    env.pop("CURRENT")
+    subprocess.run(
+        ["make", "monitor", f"UV={uv}"], cwd=project.path, env=env, check=True, capture_output=True
+    )
+    assert json.loads(record.read_text()) == ["run", "python", "-m", f"{package}.monitor"]
+
+
+# --- pull requests' labels -----------------------------------------------------------------------
+
+
+def test_pull_requests_get_only_labels_their_token_may_set(baked: Callable[..., Project]) -> None:
+    """create-pull-request adds labels through the issues API after opening the pull request:
+    without `issues: write`, or for a label the repository lacks, that step fails."""
+    found = 0
+    for path in _workflows(baked()):
+        for job_id, job in load_workflow(path)["jobs"].items():
+            for step in job["steps"]:
+                if action_name(step.get("uses", "")) != "peter-evans/create-pull-request":
+                    continue
+                found += 1
+                labels = step.get("with", {}).get("labels")
+                assert not labels or job["permissions"].get("issues") == "write", (
+                    f"{path.name}:{job_id}: labels {labels!r} without issues: write"
+                )
+    assert found == 2, "retrain.yml and template-sync.yml each open a pull request"
