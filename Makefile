@@ -27,7 +27,7 @@ install-system: ## Install the system tools the e2e tests use (podman, Node; see
 	@for script in .ci/deps.d/*.sh; do [ -e "$$script" ] && bash "$$script"; done; true
 
 demo: install ## Generate the default project into demo/ and run its lifecycle
-	$(UV) run python tests/demo.py
+	$(UV) run python -m tests.demo
 
 lint: install ## Lint the template's own code (ruff) and workflows (check-jsonschema, zizmor)
 	$(UV) run ruff check .
@@ -42,8 +42,9 @@ test-fast: install ## Only the fast rendering tests
 	$(UV) run pytest -m "not e2e" $(PYTEST_ARGS)
 
 bench: install install-system ## Benchmarks, each against a baseline run beside it (all run; exit 1 if a target is missed)
-	@missed=""; for script in benchmarks/*.py; do echo "== $$script"; \
-		$(UV) run python "$$script" || missed="$$missed $$script"; done; \
+	@missed=""; for script in benchmarks/[!_]*.py; do module=$$(basename "$$script" .py); \
+		echo "== python -m benchmarks.$$module"; \
+		$(UV) run python -m "benchmarks.$$module" || missed="$$missed $$module"; done; \
 		if [ -n "$$missed" ]; then echo "targets missed:$$missed" >&2; exit 1; fi
 
 bump: install ## Move the generated project's pins Dependabot cannot see to their newest releases

@@ -1,6 +1,6 @@
 """Batch scoring: the batch CLI against the model on the whole frame; `make monitor`, timed.
 
-    uv run python benchmarks/batch_scoring.py [--rows 1000000] [--monitor-rows 100000]
+    uv run python -m benchmarks.batch_scoring [--rows 1000000] [--monitor-rows 100000]
         [--project DIR]
 
 Generates the default project (or takes a trained one, --project) and makes, with its own
@@ -37,9 +37,6 @@ import time
 from pathlib import Path
 
 import yaml
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 from tests.project import TEMPLATE_ROOT, bake_project, tool_env
 

@@ -1,7 +1,7 @@
 """Image size: the generated serving image against a single-stage image with every dependency.
 
-    python benchmarks/image_size.py                      # generate a project, build both
-    python benchmarks/image_size.py --project DIR --serving-image REF   # reuse a built image
+    python -m benchmarks.image_size                      # generate a project, build both
+    python -m benchmarks.image_size --project DIR --serving-image REF   # reuse a built image
 
 The serving image is what the generated Dockerfile builds (`make docker`: only the serving
 dependencies, multi-stage). The single-stage image is the naive alternative, from the same
@@ -26,10 +26,8 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
 from tests import containers
+from tests.project import TEMPLATE_ROOT as ROOT
 from tests.project import Project, bake_project, git
 
 LIMIT_MB = 500

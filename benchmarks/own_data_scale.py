@@ -1,6 +1,6 @@
 """Own data at scale: `make setup` + `make pipeline` on a 1,000,000-row, 40-column CSV.
 
-    uv run python benchmarks/own_data_scale.py [--rows 1000000] [--model random_forest]
+    uv run python -m benchmarks.own_data_scale [--rows 1000000] [--model random_forest]
         [--data FILE.csv] [--keep DIR]
 
 Generates a project from the working tree with dataset=file (task=classification, an id
@@ -52,9 +52,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
+from tests.project import TEMPLATE_ROOT as ROOT
 from tests.project import Project, bake_project, git, tool_env
 
 LIMIT_SECONDS = 180.0

@@ -1,6 +1,6 @@
 """Serving: the generated BentoML service against a plain FastAPI app over the same model.
 
-    uv run python benchmarks/serving_throughput.py [--seconds 10] [--idle 2]
+    uv run python -m benchmarks.serving_throughput [--seconds 10] [--idle 2]   # from the root
         [--project DIR] [--env NAME=VALUE ...]
 
 Generates the default project (or takes a trained one, --project) and serves its one model
@@ -45,7 +45,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -56,10 +55,8 @@ from pathlib import Path
 import httpx
 import yaml
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from tests.project import TEMPLATE_ROOT, bake_project, free_port, tool_env, wait_until_ready
+from tests import project as harness
+from tests.project import TEMPLATE_ROOT, bake_project, descendants, free_port, tool_env
 
 LEVELS = (1, 16, 64)
 UV_RUN = ("uv", "run", "--no-sync")  # the project's environment as it is
@@ -200,51 +197,22 @@ def wrk(url: str, script: Path, clients: int, seconds: float) -> Load:
     )
 
 
-class Server:
-    """A server process (and its children, in their own session) on a loopback port."""
+class Server(harness.Server):
+    """A server process (and its children, in their own session) on a loopback port: the
+    harness's (tests/project.py: started in a session of its own, stopped with its group)."""
 
     def __init__(self, name: str, command: list[str], project: Path, env: dict, log: Path):
-        self.name, self.port, self.log = name, free_port(), log
-        self.url = f"http://127.0.0.1:{self.port}"
-        command = [part.replace("{port}", str(self.port)) for part in command]
-        with log.open("wb") as out:
-            self.process = subprocess.Popen(
-                command,
-                cwd=project,
-                env=tool_env(env),
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.name, port = name, free_port()
+        command = [part.replace("{port}", str(port)) for part in command]
+        super().__init__(command, project, port, env, log)
 
-    def wait_ready(self) -> None:
-        wait_until_ready(
-            f"{self.url}/readyz", self.process, timeout=180, log=lambda: self.log.read_text()
-        )
+    def wait_ready(self) -> None:  # type: ignore[override]
+        super().wait_ready(timeout=180)
 
     def descendants(self) -> dict[int, str]:
         """Every process below this one (BentoML's workers start their own sessions): pid,
         command line."""
-        children: dict[int, list[int]] = {}
-        commands: dict[int, str] = {}
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-                commands[int(entry.name)] = (
-                    (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-                )
-            except OSError:
-                continue
-            parent = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(parent, []).append(int(entry.name))
-        found, todo = {}, [self.process.pid]
-        while todo:
-            for child in children.get(todo.pop(), []):
-                found[child] = commands.get(child, "")
-                todo.append(child)
-        return found
+        return descendants(self.process.pid)
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system) of this server's processes so far."""
@@ -263,29 +231,6 @@ class Server:
         result = wrk(f"{self.url}/predict", script, clients, seconds)
         result.cpu_ms = (self.cpu_seconds() - before) * 1e3 / max(result.requests, 1)
         return result
-
-    def stop(self) -> None:
-        below = self.descendants()
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        time.sleep(1)
-        for pid, command in below.items():  # a worker its parent did not take down
-            try:
-                if (
-                    Path(f"/proc/{pid}/cmdline")
-                    .read_bytes()
-                    .replace(b"\0", b" ")
-                    .decode(errors="replace")
-                    == command
-                ):
-                    os.kill(pid, signal.SIGKILL)
-            except (OSError, ProcessLookupError):
-                pass
 
 
 def train_default_project(where: Path) -> Path:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests import project
 from tests.project import TEMPLATE_ROOT, require
 
 BIN = Path(sys.executable).parent
@@ -25,15 +26,7 @@ def run(
     env: dict[str, str] | None = None,
     stdin: str = "",
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(c) for c in command],
-        cwd=cwd,
-        env=env,
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return project.run(*command, cwd=cwd, env=env, stdin=stdin, check=False)
 
 
 def check_jsonschema(schema: str, *paths: Path) -> subprocess.CompletedProcess[str]:

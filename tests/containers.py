@@ -19,6 +19,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from tests.project import run  # containers.run: the harness's
+
 BASE_IMAGE = "localhost/python-slim-standin:bookworm"
 BASE_PYTHON = "3.11"  # bookworm's python3: projects built on this base use python_version=3.11
 HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
@@ -32,19 +34,6 @@ _SLIM_EXCLUDES = [
     "usr/share/lintian",
     "usr/share/linda",
 ]
-
-
-def run(*command: str, timeout: float = 900, **kwargs: Any) -> subprocess.CompletedProcess[str]:
-    """Run a command; on failure, raise with its output (the tail of it)."""
-    result = subprocess.run(
-        list(command), capture_output=True, text=True, timeout=timeout, check=False, **kwargs
-    )
-    if result.returncode != 0:
-        raise AssertionError(
-            f"`{' '.join(command)}` exited {result.returncode}\n"
-            f"--- stdout ---\n{result.stdout[-6000:]}\n--- stderr ---\n{result.stderr[-6000:]}"
-        )
-    return result
 
 
 def image_exists(ref: str) -> bool:

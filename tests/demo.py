@@ -1,4 +1,5 @@
-"""`make demo`: generate the default project into demo/ and run its whole lifecycle.
+"""`make demo` (`python -m tests.demo`, from the repository's root): generate the default
+project into demo/ and run its whole lifecycle.
 
 Re-running it reuses demo/my-model (every step is idempotent), so nothing made there is lost.
 `make test` needs no pipeline output (its tests train on tests/fixtures/data.csv), so it runs
@@ -9,8 +10,6 @@ demo then takes about as long as the tests alone. Each step's wall time is print
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -25,8 +24,7 @@ import copier
 import httpx
 import yaml
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tests.project import TEMPLATE_ROOT, Project, free_port, tool_env, wait_until_ready
+from tests.project import TEMPLATE_ROOT, Project, free_port, start_server, tool_env
 
 DEMO = TEMPLATE_ROOT / "demo" / "my-model"
 IDENTITY = {
@@ -102,33 +100,24 @@ class Background:
 
 def serve_and_predict(project: Project) -> None:
     port = free_port()
+    base = f"http://127.0.0.1:{port}"
     print(f"$ make serve PORT={port}   (in the background)", flush=True)
-    server = subprocess.Popen(
-        ["make", "serve", f"PORT={port}"],
-        cwd=project.path,
-        env=tool_env(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
     try:
-        try:
-            wait_until_ready(f"http://127.0.0.1:{port}/readyz", server)
-        except AssertionError as error:
-            sys.exit(f"demo: {error}")
+        server = start_server(["make", "serve", f"PORT={port}"], project.path, port)
+    except AssertionError as error:  # it exited, or was not ready in time
+        sys.exit(f"demo: {error}")
+    try:
         step(project, "make", "predict", f"PORT={port}")
-        base = f"http://127.0.0.1:{port}"
         for path, what in [("/", "Swagger UI"), ("/docs.json", "OpenAPI spec")]:
             print(f"    {what}: {base}{path} answers {httpx.get(base + path).status_code}")
         request = json.loads((project.path / "examples" / "request.json").read_text())
         bad_record = request["records"][0] | {"age": "old"}
-        bad = httpx.post(f"http://127.0.0.1:{port}/predict", json={"records": [bad_record]})
+        bad = httpx.post(f"{base}/predict", json={"records": [bad_record]})
         error = bad.json()["detail"][0]
         where = ".".join(map(str, error["loc"]))
         print(f'    with "age": "old" it answers {bad.status_code}: {where}: {error["msg"]}')
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        server.stop()
         print("    service stopped")
 
 

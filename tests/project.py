@@ -1,15 +1,28 @@
-"""A generated project as the tests see it: files to read, commands to run in it."""
+"""The tests' harness: a generated project as the tests see it (files to read, commands to run
+in it), and the one way each of these is done, for the tests, tests/demo.py and benchmarks/:
+
+- `run` a command to its end and fail with its output (`Project.run` and `git` are built on it);
+- `require` something this machine may lack: skip locally, fail under CI=true;
+- `serving` a project (`make serve` on a free port, in a session of its own) until a block ends:
+  `Server` is the process and its log, `wait_until_ready` the wait for /readyz, `stop_group`
+  the stop (SIGTERM to the process group, a wait, SIGKILL after it).
+
+tests/checkers.py holds the static checkers (actionlint, zizmor, ...), each called one way.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -23,14 +36,37 @@ import yaml
 TEMPLATE_ROOT = Path(__file__).resolve().parents[1]
 
 
-def git(cwd: Path, *args: str) -> str:
-    result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
+def run(
+    *command: str | Path,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    check: bool = True,
+    timeout: float = 900,
+    stdin: str | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run a command to its end, its output captured; with ``check``, a non-zero exit fails
+    with the tail of that output in the assertion."""
+    args = [str(part) for part in command]
+    result = subprocess.run(
+        args,
+        cwd=cwd,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if check and result.returncode != 0:
         raise AssertionError(
-            f"`git {' '.join(args)}` exited {result.returncode}\n"
-            f"{result.stdout[-6000:]}\n{result.stderr[-6000:]}"
+            f"`{' '.join(args)}` exited {result.returncode}\n"
+            f"--- stdout ---\n{result.stdout[-8000:]}\n--- stderr ---\n{result.stderr[-8000:]}"
         )
-    return result.stdout
+    return result
+
+
+def git(cwd: Path, *args: str) -> str:
+    return run("git", *args, cwd=cwd).stdout
 
 
 def require(available: object, what: str) -> None:
@@ -77,21 +113,7 @@ class Project:
         timeout: float = 900,
     ) -> subprocess.CompletedProcess[str]:
         """Run a command in the project; on failure, show its output in the assertion."""
-        result = subprocess.run(
-            list(command),
-            cwd=self.path,
-            env=tool_env(env),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(
-                f"`{' '.join(command)}` exited {result.returncode}\n"
-                f"--- stdout ---\n{result.stdout[-8000:]}\n--- stderr ---\n{result.stderr[-8000:]}"
-            )
-        return result
+        return run(*command, cwd=self.path, env=tool_env(env), check=check, timeout=timeout)
 
     def commit(self, message: str) -> None:
         git(self.path, "add", "--all")
@@ -122,13 +144,21 @@ def free_port() -> int:
 
 
 def wait_until_ready(
-    url: str, server: subprocess.Popen, timeout: float = 120, log: Callable[[], str] = str
+    url: str,
+    server: subprocess.Popen | int,
+    timeout: float = 120,
+    log: Callable[[], str] = str,
 ) -> None:
-    """Poll ``url`` until it answers 200; fail with the server's log if it exits or times out."""
+    """Poll ``url`` until it answers 200; fail with the server's log if it exits or times out.
+
+    ``server`` is the process, or the pid of one this process did not start (then "exits"
+    means the pid is gone).
+    """
     deadline = time.monotonic() + timeout
     while True:
-        if server.poll() is not None:
-            raise AssertionError(f"the server exited ({server.returncode}):\n{log()[-4000:]}")
+        status = _exit_status(server)
+        if status is not None:
+            raise AssertionError(f"the server exited ({status}):\n{log()[-4000:]}")
         try:
             if httpx.get(url, timeout=2).status_code == 200:
                 return
@@ -137,6 +167,204 @@ def wait_until_ready(
         if time.monotonic() > deadline:
             raise AssertionError(f"{url} not ready within {timeout} s:\n{log()[-4000:]}")
         time.sleep(0.3)
+
+
+def _exit_status(server: subprocess.Popen | int) -> int | str | None:
+    if isinstance(server, subprocess.Popen):
+        return server.poll()
+    try:
+        os.kill(server, 0)
+    except ProcessLookupError:
+        return "gone"
+    return None
+
+
+def descendants(pid: int) -> dict[int, str]:
+    """Every process below ``pid``, whatever its session (BentoML's workers start their own):
+    pid -> command line, from /proc."""
+    children: dict[int, list[int]] = {}
+    commands: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            commands[int(entry.name)] = _cmdline(int(entry.name))
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(entry.name))
+    found: dict[int, str] = {}
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found[child] = commands.get(child, "")
+            todo.append(child)
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+
+
+def _group_alive(pgid: int, process: subprocess.Popen | None) -> bool:
+    if process is not None:
+        process.poll()  # reap the leader: a zombie would keep the group "alive"
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def stop_group(pid: int, timeout: float = 30, process: subprocess.Popen | None = None) -> bool:
+    """Stop the process group of ``pid`` (a process started in a session of its own, and what
+    it started): SIGTERM, then wait up to ``timeout`` s for every member to be gone, then
+    SIGKILL. A descendant that left the group (its own session) and outlives the rest is
+    killed too. ``process``, when this process started ``pid``, is reaped.
+
+    True when SIGTERM alone stopped the group within ``timeout``.
+    """
+    below = descendants(pid)
+    stopped = True
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    else:
+        deadline = time.monotonic() + timeout
+        while _group_alive(pid, process) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        if _group_alive(pid, process):
+            stopped = False
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+    if process is not None:
+        process.wait()
+    deadline = time.monotonic() + 2  # workers whose supervisor is gone: a moment to exit
+    while True:
+        left = []
+        for child, command in below.items():
+            with contextlib.suppress(OSError):
+                if _cmdline(child) == command:
+                    left.append(child)
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    for child in left:
+        with contextlib.suppress(OSError):
+            os.kill(child, signal.SIGKILL)
+    return stopped
+
+
+class Server:
+    """A server process started in a session (and process group) of its own, on a loopback
+    port, its output appended to a log file (a pipe would fill up and block it).
+
+    ``process`` is the Popen (send it signals, wait for it); ``log`` the file, ``read_log``
+    its text. Without a ``log`` path the file is a temporary one, removed by ``stop``.
+    """
+
+    def __init__(
+        self,
+        command: Sequence[str],
+        cwd: Path,
+        port: int,
+        env: dict[str, str] | None = None,
+        log: Path | None = None,
+    ) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self._temporary = log is None
+        if log is None:
+            handle, name = tempfile.mkstemp(prefix=f"serve-{port}-", suffix=".log")
+            os.close(handle)
+            log = Path(name)
+        self.log = log
+        self._final: str | None = None
+        self.stopped_on_sigterm: bool | None = None
+        # Appended: reading the file never moves where the server writes.
+        with log.open("ab") as out:
+            self.process = subprocess.Popen(
+                list(command),
+                cwd=cwd,
+                env=tool_env(env),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def read_log(self) -> str:
+        if self._final is not None:
+            return self._final
+        return self.log.read_text(errors="replace")
+
+    def wait_ready(self, timeout: float = 120, path: str = "/readyz") -> None:
+        wait_until_ready(self.url + path, self.process, timeout, log=self.read_log)
+
+    def stop(self, timeout: float = 30) -> str:
+        """Stop its process group (`stop_group`) once; its log."""
+        if self.stopped_on_sigterm is None:
+            self.stopped_on_sigterm = stop_group(self.process.pid, timeout, self.process)
+            if self._temporary:
+                self._final = self.read_log()
+                self.log.unlink(missing_ok=True)
+        return self.read_log()
+
+
+def start_server(
+    command: Sequence[str],
+    cwd: Path,
+    port: int,
+    env: dict[str, str] | None = None,
+    log: Path | None = None,
+    timeout: float = 120,
+) -> Server:
+    """A `Server`, started and ready (its /readyz answered 200); stopped again if it is not."""
+    server = Server(command, cwd, port, env, log)
+    try:
+        server.wait_ready(timeout)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+@contextlib.contextmanager
+def serving(
+    project: Project,
+    command: Sequence[str] | None = None,
+    *,
+    port: int | None = None,
+    env: dict[str, str] | None = None,
+    log: Path | None = None,
+    timeout: float = 120,
+    check: bool = True,
+) -> Iterator[Server]:
+    """`make serve PORT=<port>` in the project (or ``command``, which then listens on
+    ``port``), ready, until the block ends; then stopped (`Server.stop`).
+
+    With ``check``, after a block that raised nothing: the server must have stopped on SIGTERM
+    (within 30 s) and have logged no traceback.
+    """
+    if command is None:
+        port = port or free_port()
+        command = ["make", "serve", f"PORT={port}"]
+    elif port is None:
+        raise ValueError("a command of its own must be given the port it listens on")
+    server = start_server(command, project.path, port, env, log, timeout)
+    try:
+        yield server
+    finally:
+        server.stop()
+    if check:
+        text = server.read_log()
+        assert server.stopped_on_sigterm, (
+            f"`{' '.join(command)}` did not stop within 30 s of SIGTERM:\n{text[-4000:]}"
+        )
+        assert "Traceback" not in text, text[-4000:]
 
 
 def load_script(path: Path) -> ModuleType:

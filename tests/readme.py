@@ -25,9 +25,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
-from tests.project import tool_env
+from tests.project import stop_group, tool_env, wait_until_ready
 
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 
@@ -157,23 +155,6 @@ class Shell:
             self.process.wait(timeout=10)
 
 
-def stop(pid: int, timeout: float = 30) -> None:
-    """SIGTERM to a process group started by `Shell.start`, then wait for it to be gone."""
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.2)
-    os.killpg(pid, signal.SIGKILL)
-    raise AssertionError(f"process group {pid} did not stop within {timeout} s of SIGTERM")
-
-
 # Commands that cannot run here, and what runs in their place.
 SKIP = {
     "make docker": "no Docker engine here: tests/e2e/test_container.py builds the image (podman)",
@@ -236,19 +217,10 @@ class Service:
         self.logs.mkdir(parents=True, exist_ok=True)
         log = self.logs / f"serve-{port}-{int(started)}.log"
         self.pid, self.port = self.shell.start(command, log), port
-        deadline = time.monotonic() + 180
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            try:
-                os.kill(self.pid, 0)
-            except ProcessLookupError:
-                raise AssertionError(f"`{command}` exited:\n{log.read_text()[-4000:]}") from None
-            assert time.monotonic() < deadline, f"`{command}` not ready:\n{log.read_text()[-4000:]}"
-            time.sleep(0.3)
+        try:
+            wait_until_ready(f"http://127.0.0.1:{port}/readyz", self.pid, 180, log.read_text)
+        except AssertionError as error:
+            raise AssertionError(f"`{command}`: {error}") from None
         model = self.shell.cwd() / "models" / "model.joblib"
         self.model_time = model.stat().st_mtime
         return time.monotonic() - started
@@ -260,8 +232,11 @@ class Service:
 
     def stop(self) -> None:
         if self.pid is not None:
-            stop(self.pid)
-            self.pid = None
+            pid, self.pid = self.pid, None
+            if not stop_group(pid):
+                raise AssertionError(
+                    f"`make serve` (pid {pid}) did not stop within 30 s of SIGTERM"
+                )
 
 
 class Session:

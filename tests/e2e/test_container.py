@@ -248,8 +248,7 @@ def test_image_size_benchmark(image: Image) -> None:
     """benchmarks/image_size.py on this image: at most 500 MB, and against a single stage."""
     result = subprocess.run(
         [
-            sys.executable,
-            str(TEMPLATE_ROOT / "benchmarks" / "image_size.py"),
+            *(sys.executable, "-m", "benchmarks.image_size"),
             "--project",
             str(image.project.path),
             "--serving-image",
@@ -259,6 +258,7 @@ def test_image_size_benchmark(image: Image) -> None:
         ],
         capture_output=True,
         text=True,
+        cwd=TEMPLATE_ROOT,  # `-m benchmarks...` imports from the repository's root
         timeout=1200,
         check=False,
     )

@@ -9,8 +9,6 @@ flags the drifted batch, passes an undrifted one -> dvc push -> git clone + dvc 
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 from pathlib import Path
 
@@ -18,7 +16,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.project import Project, free_port, git, tool_env, wait_until_ready
+from tests.project import Project, git, run, serving
 
 pytestmark = pytest.mark.e2e
 
@@ -150,7 +148,7 @@ def test_whole_lifecycle(bake, answers: dict[str, str], tmp_path: Path) -> None:
     # --- dvc push, then a fresh clone gets data and model back -----------------------------------
     project.run("uv", "run", "dvc", "push", env=env)
     clone = tmp_path / "clone"
-    subprocess.run(["git", "clone", "--quiet", str(project.path), str(clone)], check=True)
+    run("git", "clone", "--quiet", str(project.path), str(clone))
     cloned = Project(clone, project.answers)
     cloned.run("uv", "sync", env=env)
     cloned.run("uv", "run", "dvc", "pull", env=env)
@@ -161,22 +159,9 @@ def test_whole_lifecycle(bake, answers: dict[str, str], tmp_path: Path) -> None:
 
 
 def _serve_and_predict(project: Project, env: dict[str, str]) -> None:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        ["make", "serve", f"PORT={port}"],
-        cwd=project.path,
-        env=tool_env(env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        wait_until_ready(
-            f"{base}/readyz", server, log=lambda: server.stdout.read() if server.stdout else ""
-        )
-
+    # Stopped at the end of the block: on SIGTERM within 30 s, and no traceback in its log.
+    with serving(project, env=env) as server:
+        base, port = server.url, server.port
         answer = project.run("make", "predict", f"PORT={port}")
         predictions = json.loads(answer.stdout)
         request = json.loads(project.read("examples/request.json"))
@@ -195,14 +180,5 @@ def _serve_and_predict(project: Project, env: dict[str, str]) -> None:
         assert ["records", 0, "age"] in [e["loc"] for e in wrong_type.json()["detail"]]
         assert httpx.get(f"{base}/livez").status_code == 200
         assert "bentoml_service_request" in httpx.get(f"{base}/metrics").text
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            pytest.fail("the service did not stop within 30 s of SIGTERM")
-    log = server.stdout.read() if server.stdout else ""
-    assert "Traceback" not in log, log[-4000:]
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{base}/livez", timeout=2)

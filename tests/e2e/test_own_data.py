@@ -15,22 +15,19 @@ makes `make setup` fail the same way, writing nothing.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import hashlib
 import json
-import os
 import re
-import signal
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
 
-from tests.project import Project, bake_project, free_port, git, tool_env, wait_until_ready
+from tests.project import Project, Server, bake_project, git, run, serving, tool_env
 
 pytestmark = pytest.mark.e2e
 
@@ -112,19 +109,13 @@ frame.to_csv(out / "biopsies.csv", index=False)
 @pytest.fixture(scope="module")
 def tables(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("tables")
-    result = subprocess.run(
-        [
-            *("uv", "run", "--no-project", "--quiet"),
-            *("--with", "scikit-learn", "--with", "pandas>=2.2,<3", "--with", "pyarrow"),
-            *("python", "-c", MAKE_TABLES, str(folder)),
-        ],
+    run(
+        *("uv", "run", "--no-project", "--quiet"),
+        *("--with", "scikit-learn", "--with", "pandas>=2.2,<3", "--with", "pyarrow"),
+        *("python", "-c", MAKE_TABLES, str(folder)),
         cwd=folder,
         env=tool_env(),
-        capture_output=True,
-        text=True,
-        check=False,
     )
-    assert result.returncode == 0, result.stdout + result.stderr
     return folder
 
 
@@ -161,7 +152,7 @@ def _check_adopted(project: Project, source: Path, raw_name: str) -> None:
 
 def _journey(
     project: Project,
-    serve: Callable[[Project, str, int], None] | None = None,
+    serve: Callable[[Project, Server], None] | None = None,
 ) -> None:
     """commit, pipeline, lint, [serve], monitor, test: the lifecycle on the adopted table."""
     project.commit("Adopt the data")  # the pre-commit hooks accept what ingest wrote
@@ -176,8 +167,8 @@ def _journey(
     assert git(project.path, "status", "--porcelain").strip() == "", "make lint changed files"
 
     if serve is not None:
-        with _served(project) as (base, port):
-            serve(project, base, port)
+        with serving(project) as server:  # then a clean stop, no traceback
+            serve(project, server)
     _monitor(project)
 
     # Where make serve ran, the project's own real-HTTP test would only repeat it.
@@ -185,37 +176,6 @@ def _journey(
     tests = project.run("make", "test", env=quicker)
     assert git(project.path, "status", "--porcelain").strip() == ""
     assert " passed" in tests.stdout and "failed" not in tests.stdout, tests.stdout[-3000:]
-
-
-@contextlib.contextmanager
-def _served(project: Project) -> Iterator[tuple[str, int]]:
-    """`make serve` on a free port until the block ends; then a clean stop, no traceback."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen(
-        ["make", "serve", f"PORT={port}"],
-        cwd=project.path,
-        env=tool_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
-    try:
-        wait_until_ready(
-            f"{base}/readyz", server, log=lambda: server.stdout.read() if server.stdout else ""
-        )
-        yield base, port
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
-            pytest.fail("the service did not stop within 30 s of SIGTERM")
-    log = server.stdout.read() if server.stdout else ""
-    assert "Traceback" not in log, log[-4000:]
 
 
 def _predict(project: Project, port: int) -> tuple[list[dict], list[dict]]:
@@ -278,8 +238,8 @@ def test_multiclass_csv_with_labels_categories_gaps_and_an_id(bake, tables: Path
     assert columns["magnesium"]["kind"] == "integer" and columns["magnesium"]["nullable"] is True
     assert columns["hue"]["kind"] == "float" and columns["hue"]["nullable"] is True
 
-    def serve(project: Project, base: str, port: int) -> None:
-        records, predictions = _predict(project, port)
+    def serve(project: Project, server: Server) -> None:
+        records, predictions = _predict(project, server.port)
         assert records[-1]["magnesium"] is None and records[-1]["region"] is None  # gaps served
         assert [p["wine_id"] for p in predictions] == [r["wine_id"] for r in records]
         _check_classes(predictions, WINE_LABELS)
@@ -340,8 +300,9 @@ def test_awkward_column_names_are_kept_on_the_wire(bake, tables: Path) -> None:
     assert _role(project, "feature") == AWKWARD
     assert _schema(project)["espèce"]["categories"] == sorted(PENGUIN_LABELS)
 
-    def serve(project: Project, base: str, port: int) -> None:
-        records, predictions = _predict(project, port)
+    def serve(project: Project, server: Server) -> None:
+        base = server.url
+        records, predictions = _predict(project, server.port)
         assert list(records[0]) == [PENGUIN_ID, *AWKWARD]
         assert records[-1]["Bill Length (mm)"] is None
         assert [p[PENGUIN_ID] for p in predictions] == [r[PENGUIN_ID] for r in records]

@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import signal
@@ -20,18 +19,18 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
 import httpx
 import pytest
 
 from tests.project import (
     Project,
+    Server,
     bake_project,
     free_port,
     require,
-    tool_env,
-    wait_until_ready,
+    run,
+    start_server,
 )
 
 pytestmark = pytest.mark.e2e
@@ -47,43 +46,23 @@ def project(template_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Pr
     return project
 
 
-def _start(project: Project, port: int, *extra: str) -> subprocess.Popen[str]:
-    """`bentoml serve` on loopback; its log goes to a file (a pipe would fill up and block)."""
+def _start(project: Project, port: int, *extra: str) -> Server:
+    """`bentoml serve` on loopback, ready; its log in the project folder."""
     package = project.answers["package_name"]
-    log = open(project.path / f"serve-{port}.log", "w+")  # closed by _stop
-    server = subprocess.Popen(
+    return start_server(
         [
             *(".venv/bin/bentoml", "serve", f"{package}.service:ModelService"),
             *("--host", "127.0.0.1", "--port", str(port), *extra),
         ],
-        cwd=project.path,
-        env=tool_env(),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
+        project.path,
+        port,
+        log=project.path / f"serve-{port}.log",
     )
-    server.log = log  # type: ignore[attr-defined]
-    wait_until_ready(f"http://127.0.0.1:{port}/readyz", server, log=lambda: _read(log))
-    return server
 
 
-def _read(log: IO[str]) -> str:
-    log.flush()
-    log.seek(0)
-    return log.read()
-
-
-def _stop(server: subprocess.Popen[str]) -> str:
-    if server.poll() is None:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-    text = _read(server.log)  # type: ignore[attr-defined]
-    server.log.close()  # type: ignore[attr-defined]
-    return text
+def _stop(server: Server) -> str:
+    """Its process group stopped (SIGTERM, then SIGKILL after 30 s); its log."""
+    return server.stop()
 
 
 @pytest.fixture(scope="module")
@@ -160,12 +139,12 @@ def test_a_minute_at_64_clients_has_no_error_and_no_memory_growth(
 
         def load(seconds: int) -> str:
             command = ["wrk", "-t2", "-c64", f"-d{seconds}s", "-s", str(script), url]
-            return subprocess.run(command, capture_output=True, text=True, check=True).stdout
+            return run(*command).stdout
 
         load(20)  # warm-up: imports, caches, allocator pools, the batcher's estimates
-        before = _tree_rss(server.pid)
+        before = _tree_rss(server.process.pid)
         out = load(60)
-        after = _tree_rss(server.pid)
+        after = _tree_rss(server.process.pid)
     finally:
         log = _stop(server)
     requests = int(re.search(r"(\d+) requests in", out).group(1))
@@ -195,11 +174,11 @@ def test_sigterm_lets_requests_in_flight_finish(project: Project) -> None:
         client.start()
     time.sleep(0.2)  # the requests are in flight
     signalled = time.monotonic()
-    server.send_signal(signal.SIGTERM)
+    server.process.send_signal(signal.SIGTERM)
     for client in clients:
         client.join()
     try:
-        server.wait(timeout=GRACE_SECONDS + 10)
+        server.process.wait(timeout=GRACE_SECONDS + 10)
     finally:
         log = _stop(server)
     assert answers == [200] * 4, answers
