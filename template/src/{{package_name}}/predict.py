@@ -3,7 +3,9 @@
 The service, the batch CLI and the evaluation all predict through ``predict_frame``.
 
 Batch CLI: reads a CSV or parquet file of raw records (the schema's feature columns; the id
-column, where the schema has one, is carried through), writes one prediction per row:
+column, where the schema has one, is carried through), writes one prediction per row. It
+reads and predicts ``--chunk-rows`` records at a time, so memory stays bounded for a file
+of any length, and writes the output whole or not at all:
 
     python -m <package>.predict data/current/customers.csv reports/predictions.csv
 """
@@ -13,6 +15,8 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +29,13 @@ from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
 from .bundle import ModelBundle
 from .features import compute_features
-from .schema import read_table, validate
+from .schema import iter_table, validate
 from .settings import UserError, run_cli
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MODEL_PATH = Path("models/model.joblib")
+CHUNK_ROWS = 100_000  # records the batch CLI reads and predicts at a time
 
 
 def model_path() -> Path:
@@ -93,15 +98,42 @@ def _forest_mean(model: Any, x: Any, method: str) -> Any:
 
 def predict_file(bundle: ModelBundle, source: Path) -> pd.DataFrame:
     """Validate a file of raw records and predict every row."""
+    return pd.concat(predict_chunks(bundle, source), ignore_index=True)
+
+
+def predict_chunks(
+    bundle: ModelBundle, source: Path, rows: int = CHUNK_ROWS
+) -> Iterator[pd.DataFrame]:
+    """The predictions of a file, ``rows`` records at a time: memory stays bounded whatever
+    the file's length. While the model predicts one chunk (scikit-learn's trees release the
+    GIL), a thread reads, validates and computes the features of the next. A bad value stops
+    everything, with its row numbered in the whole file; ids are checked unique per chunk."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read") as pool:
+        chunks = _prepared_chunks(bundle, source, rows)
+        upcoming = pool.submit(next, chunks, None)
+        while (chunk := upcoming.result()) is not None:
+            upcoming = pool.submit(next, chunks, None)
+            ids, features = chunk
+            predictions = predict_frame(bundle, features)
+            if ids is not None:
+                predictions.insert(0, ids.name, ids)
+            yield predictions
+
+
+def _prepared_chunks(
+    bundle: ModelBundle, source: Path, rows: int
+) -> Iterator[tuple[pd.Series | None, pd.DataFrame]]:
     schema = bundle.contract
-    raw = read_table(source, schema)
-    id_column = schema.id.name if schema.id is not None and schema.id.name in raw else None
-    columns = (*([schema.id] if id_column else []), *schema.inputs)
-    raw = validate(raw, schema, columns, source=str(source))
-    predictions = predict_frame(bundle, compute_features(raw, bundle.feature_definitions))
-    if id_column:
-        predictions.insert(0, id_column, raw[id_column])
-    return predictions
+    first_row = 1
+    for raw in iter_table(source, schema, rows):
+        if first_row > 1 and raw.empty:
+            break
+        id_column = schema.id.name if schema.id is not None and schema.id.name in raw else None
+        columns = (*([schema.id] if id_column else []), *schema.inputs)
+        raw = validate(raw, schema, columns, source=str(source), first_row=first_row)
+        first_row += len(raw)
+        features = compute_features(raw, bundle.feature_definitions)
+        yield (raw[id_column] if id_column else None), features
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -109,21 +141,54 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("input", type=Path, help="CSV or parquet file of raw records")
     parser.add_argument("output", type=Path, help="where to write predictions (.csv or .parquet)")
     parser.add_argument("--model", type=Path, default=None, help="default: $MODEL_PATH or models/")
+    parser.add_argument(
+        "--chunk-rows", type=int, default=CHUNK_ROWS, help="records read and predicted at a time"
+    )
     args = parser.parse_args(argv)
     if args.output.suffix not in {".csv", ".parquet"}:
         raise UserError(f"{args.output}: output must end in .csv or .parquet")
+    if args.chunk_rows < 1:
+        raise UserError(f"--chunk-rows must be at least 1, not {args.chunk_rows}")
 
-    predictions = predict_file(load_model(args.model), args.input)
+    bundle = load_model(args.model)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    if args.output.suffix == ".parquet":
-        try:
-            predictions.to_parquet(args.output, index=False)
-        except ImportError as error:
-            raise UserError(f"cannot write parquet: {error}") from None
-    else:
-        predictions.to_csv(args.output, index=False)
-    log.info("wrote %d predictions to %s", len(predictions), args.output)
+    # Written beside the output and renamed at the end: a failure leaves no half file and
+    # an earlier output untouched.
+    partial = args.output.with_name(f".partial-{args.output.name}")
+    try:
+        chunks = predict_chunks(bundle, args.input, args.chunk_rows)
+        count = _write(chunks, partial, parquet=args.output.suffix == ".parquet")
+        partial.replace(args.output)
+    finally:
+        partial.unlink(missing_ok=True)
+    log.info("wrote %d predictions to %s", count, args.output)
     return 0
+
+
+def _write(chunks: Iterator[pd.DataFrame], path: Path, parquet: bool) -> int:
+    """Write the chunks one after the other as one CSV or parquet file; the row count."""
+    count, writer = 0, None
+    try:
+        for chunk in chunks:
+            if parquet:
+                import pyarrow as pa
+                import pyarrow.parquet as pq
+
+                if writer is None:
+                    table = pa.Table.from_pandas(chunk, preserve_index=False)
+                    writer = pq.ParquetWriter(path, table.schema)
+                else:
+                    table = pa.Table.from_pandas(chunk, schema=writer.schema, preserve_index=False)
+                writer.write_table(table)
+            else:
+                chunk.to_csv(path, index=False, mode="a" if count else "w", header=not count)
+            count += len(chunk)
+    except ImportError as error:
+        raise UserError(f"cannot write parquet: {error}") from None
+    finally:
+        if writer is not None:
+            writer.close()
+    return count
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ Types are converted here; nullability, uniqueness and the checks are validated b
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -271,18 +271,46 @@ def read_table(path: str | Path, schema: Schema | None = None) -> pd.DataFrame:
     would turn a category "10" into a number and "NA" into a missing value. Only an empty
     cell is missing.
     """
-    path = Path(path)
+    return next(_read(Path(path), schema, None))
+
+
+def iter_table(path: str | Path, schema: Schema | None, rows: int) -> Iterator[pd.DataFrame]:
+    """``read_table`` in frames of at most ``rows`` rows (at least one frame), so that a file
+    of any length is processed in bounded memory."""
+    return _read(Path(path), schema, rows)
+
+
+def _read(path: Path, schema: Schema | None, rows: int | None) -> Iterator[pd.DataFrame]:
     if not path.is_file():
         raise UserError(f"{path} not found")
     suffixes = "".join(path.suffixes[-2:]).lower()
     try:
         if path.suffix.lower() in {".parquet", ".pq"}:
-            frame = pd.read_parquet(path)
+            if rows is None:
+                yield pd.read_parquet(path)
+                return
+            import pyarrow.parquet as pq
+
+            parquet = pq.ParquetFile(path)
+            if parquet.metadata.num_rows == 0:
+                yield parquet.schema_arrow.empty_table().to_pandas()
+            for batch in parquet.iter_batches(batch_size=rows):
+                yield batch.to_pandas()
         elif path.suffix.lower() == ".csv" or suffixes == ".csv.gz":
             text = (
                 {c.name: "string" for c in schema.columns if c.kind in TEXT_KINDS} if schema else {}
             )
-            frame = pd.read_csv(path, dtype=text, keep_default_na=False, na_values=[""])
+            options = {"dtype": text, "keep_default_na": False, "na_values": [""]}
+            if rows is None:
+                yield pd.read_csv(path, **options)
+                return
+            with pd.read_csv(path, chunksize=rows, **options) as chunks:
+                first = True
+                for chunk in chunks:
+                    yield chunk
+                    first = False
+            if first:  # a header without rows: one empty frame, as read_table gives
+                yield pd.read_csv(path, **options)
         else:
             raise UserError(f"{path}: unsupported file type '{path.suffix}' (use .csv or .parquet)")
     except ImportError as error:
@@ -291,7 +319,6 @@ def read_table(path: str | Path, schema: Schema | None = None) -> pd.DataFrame:
         raise UserError(f"{path} is empty") from None
     except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as error:
         raise UserError(f"cannot read {path}: {str(error).splitlines()[0]}") from None
-    return frame
 
 
 def validate(
@@ -300,11 +327,13 @@ def validate(
     columns: Iterable[Column] | None = None,
     source: str = "data",
     checks: bool = True,
+    first_row: int = 1,
 ) -> pd.DataFrame:
     """Check ``frame`` against ``columns`` (default: all) and return them with their dtypes.
 
     Raises DataValidationError naming every failing column, what fails and the first rows
-    (numbered from 1, the first data row) where it does. ``checks=False`` converts the types
+    (numbered from ``first_row``, the frame's first row: 1, the file's first data row, unless
+    the frame is a later chunk of the file) where it does. ``checks=False`` converts the types
     only: for request records, whose nullability and checks the service has enforced already.
     """
     columns = tuple(schema.columns if columns is None else columns)
@@ -321,25 +350,25 @@ def validate(
     for column in columns:
         converted, bad = _convert(frame[column.name], column)
         if bad.any():
-            problems.append(_problem(column.name, f"not of type {column.kind}", bad))
+            problems.append(_problem(column.name, f"not of type {column.kind}", bad, first_row))
             type_errors[column.name] = bad
         out[column.name] = converted
     if checks:
-        problems += _pandera_problems(schema.pandera_for(columns), out, type_errors)
+        problems += _pandera_problems(schema.pandera_for(columns), out, type_errors, first_row)
     if problems:
         raise DataValidationError(f"{source}: {len(frame)} rows; " + "; ".join(problems))
     return out
 
 
-def _problem(name: str, what: str, mask: pd.Series | np.ndarray) -> str:
+def _problem(name: str, what: str, mask: pd.Series | np.ndarray, first_row: int = 1) -> str:
     rows = np.flatnonzero(np.asarray(mask))
-    shown = ", ".join(str(row + 1) for row in rows[:_ROWS_SHOWN])
+    shown = ", ".join(str(row + first_row) for row in rows[:_ROWS_SHOWN])
     more = ", ..." if len(rows) > _ROWS_SHOWN else ""
     return f"'{name}': {len(rows)} row(s) {what} (row {shown}{more})"
 
 
 def _pandera_problems(
-    checked: Any, frame: pd.DataFrame, type_errors: Mapping[str, pd.Series]
+    checked: Any, frame: pd.DataFrame, type_errors: Mapping[str, pd.Series], first_row: int
 ) -> list[str]:
     from pandera.errors import SchemaErrors
 
@@ -363,7 +392,7 @@ def _pandera_problems(
         else:
             what = f"fail {check}"
         mask = frame.index.isin(group["index"].dropna())
-        problems.append(_problem(str(name), what, mask))
+        problems.append(_problem(str(name), what, mask, first_row))
     return problems
 
 
