@@ -102,6 +102,7 @@ ALWAYS = [
     "src/<package>/ingest.py",
     "src/<package>/monitor.py",
     "src/<package>/predict.py",
+    "src/<package>/prediction_log.py",
     "src/<package>/prepare.py",
     "src/<package>/schema.py",
     "src/<package>/service.py",
@@ -113,6 +114,7 @@ ALWAYS = [
     "tests/test_model.py",
     "tests/test_monitor.py",
     "tests/test_predict.py",
+    "tests/test_prediction_log.py",
     "tests/test_service.py",
 ]
 

@@ -193,8 +193,10 @@ def _check_classes(predictions: list[dict], labels: set[str]) -> None:
 
 
 def _monitor(project: Project) -> None:
-    """`make monitor` exits 0 (no drift) or 1 (drift), with a report on the feature columns."""
-    result = project.run("make", "monitor", check=False)
+    """`make monitor` of data.current exits 0 (no drift) or 1 (drift), with a report on the
+    feature columns."""
+    current = yaml.safe_load(project.read("params.yaml"))["data"]["current"]
+    result = project.run("make", "monitor", f"CURRENT={current}", check=False)
     output = result.stdout + result.stderr
     assert "Traceback" not in output, output[-4000:]
     assert project.has_file("reports/drift.json"), output[-4000:]
