@@ -18,6 +18,7 @@ import os
 import random
 import re
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -332,6 +333,9 @@ def test_model_registry_tags_drive_cd(pushed: tuple[Project, Path], tmp_path: Pa
     image = f"ghcr.io/{REPOSITORY}"
     tags_note = results["image"].step("Image name and tags").note
     assert f"{image}:{MODEL}-v0.1.0" in tags_note and f"{image}:sha-{release['sha']}" in tags_note
+    assert f"{image}:latest" not in tags_note, tags_note  # a model tag never moves latest
+    verified = results["model"].step("The model is the one the tagged dvc.lock records").output
+    assert "models/model.joblib: md5" in verified and "for stage train" in verified, verified
     assert "not run: no Docker engine" in results["image"].step("Build and push").note
 
     # The stage tag: the same image, also tagged with the stage name.
@@ -341,6 +345,80 @@ def test_model_registry_tags_drive_cd(pushed: tuple[Project, Path], tmp_path: Pa
     results = runner.run(cd, jobs=["image"], results=results)
     tags_note = results["image"].step("Image name and tags").note
     assert f"{image}:prod" in tags_note and f"{image}:{MODEL}-prod-1" in tags_note, tags_note
+
+
+def _pushed_commit(origin: Path, workdir: Path, change: Callable[[Path], None], tag: str) -> Path:
+    """A clone of origin with one more commit (made by `change`) and a tag on it, pushed to a
+    bare copy of origin, which is returned."""
+    copy = workdir / "origin.git"
+    git(workdir, "clone", "--quiet", "--bare", str(origin), str(copy))
+    clone = workdir / "clone"
+    git(workdir, "clone", "--quiet", str(copy), str(clone))
+    change(clone)
+    git(clone, "commit", "--quiet", "--no-verify", "-am", f"A commit for {tag}")
+    git(clone, "tag", tag)
+    git(clone, "push", "--quiet", "origin", "main", tag)
+    return copy
+
+
+def test_ci_fails_when_the_committed_dvc_lock_is_stale(
+    pushed: tuple[Project, Path], tmp_path: Path
+) -> None:
+    """A params change committed without make pipeline: CI reproduces it and fails, naming the
+    stages whose dvc.lock entry the commit lacks."""
+    project, origin = pushed
+
+    def more_trees(clone: Path) -> None:
+        params = clone / "params.yaml"
+        params.write_text(params.read_text().replace("n_estimators: 100", "n_estimators: 20", 1))
+
+    stale = _pushed_commit(origin, tmp_path, more_trees, "stale")
+    runner = LocalRunner(
+        stale,
+        tmp_path / "run",
+        base_env=_base_env(),
+        github=_github(stale, "refs/heads/main", "push"),
+    )
+    workflow = project.path / ".github" / "workflows" / "ci.yml"
+    with pytest.raises(StepFailed) as failed:
+        runner.run(workflow, ["pipeline"])
+    message = str(failed.value)
+    assert "The committed dvc.lock and metrics" in message, message
+    assert "stages whose dvc.lock entry changed: evaluate, train" in message, message
+    assert "metrics/metrics.json" in message, message
+
+
+def test_cd_never_ships_a_model_other_than_the_one_the_tag_records(
+    pushed: tuple[Project, Path], tmp_path: Path
+) -> None:
+    """The tagged dvc.lock records a model (md5) that the runner cannot pull (no remote here)
+    and that rebuilding does not give: the model job fails, saying so, and no image is built."""
+    project, origin = pushed
+
+    def another_model(clone: Path) -> None:
+        lock = clone / "dvc.lock"
+        text = lock.read_text()
+        train = text.index("\n  train:")
+        model = text.index("path: models/model.joblib", train)
+        digest = re.compile(r"md5: ([0-9a-f]{32})").search(text, model)
+        assert digest, text[model : model + 200]
+        lock.write_text(text[: digest.start(1)] + "deadbeef" * 4 + text[digest.end(1) :])
+
+    tagged = _pushed_commit(origin, tmp_path, another_model, "v9.0.0")
+    runner = LocalRunner(
+        tagged,
+        tmp_path / "run",
+        base_env=_base_env(),
+        github=_github(tagged, "refs/tags/v9.0.0", "push"),
+        secrets={"GITHUB_TOKEN": "fake-github-token"},
+    )
+    with pytest.raises(StepFailed) as failed:
+        runner.run(project.path / ".github" / "workflows" / "cd.yml")
+    message = str(failed.value)
+    assert "at step 'The model is the one the tagged dvc.lock records" in message, message
+    assert "is not the model the committed dvc.lock records for stage train" in message, message
+    assert f"(md5 {'deadbeef' * 4})" in message, message
+    assert not (runner.artifacts / "model").exists()
 
 
 def test_an_unknown_action_fails_the_run(pushed: tuple[Project, Path], tmp_path: Path) -> None:
