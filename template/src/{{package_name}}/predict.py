@@ -15,7 +15,8 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -102,19 +103,25 @@ def predict_file(bundle: ModelBundle, source: Path) -> pd.DataFrame:
 
 
 def predict_chunks(
-    bundle: ModelBundle, source: Path, rows: int = CHUNK_ROWS
+    bundle: ModelBundle,
+    source: Path,
+    rows: int = CHUNK_ROWS,
+    on_chunk: Callable[[pd.DataFrame, pd.DataFrame], None] | None = None,
 ) -> Iterator[pd.DataFrame]:
     """The predictions of a file, ``rows`` records at a time: memory stays bounded whatever
     the file's length. While the model predicts one chunk (scikit-learn's trees release the
     GIL), a thread reads, validates and computes the features of the next. A bad value stops
-    everything, with its row numbered in the whole file; ids are checked unique per chunk."""
+    everything, with its row numbered in the whole file; ids are checked unique per chunk.
+    ``on_chunk(records, predictions)`` sees each chunk (the prediction log, ``--log``)."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read") as pool:
         chunks = _prepared_chunks(bundle, source, rows)
         upcoming = pool.submit(next, chunks, None)
         while (chunk := upcoming.result()) is not None:
             upcoming = pool.submit(next, chunks, None)
-            ids, features = chunk
+            ids, features, raw = chunk
             predictions = predict_frame(bundle, features)
+            if on_chunk is not None:
+                on_chunk(raw, predictions)
             if ids is not None:
                 predictions.insert(0, ids.name, ids)
             yield predictions
@@ -122,7 +129,7 @@ def predict_chunks(
 
 def _prepared_chunks(
     bundle: ModelBundle, source: Path, rows: int
-) -> Iterator[tuple[pd.Series | None, pd.DataFrame]]:
+) -> Iterator[tuple[pd.Series | None, pd.DataFrame, pd.DataFrame]]:
     schema = bundle.contract
     first_row = 1
     for raw in iter_table(source, schema, rows):
@@ -133,7 +140,7 @@ def _prepared_chunks(
         raw = validate(raw, schema, columns, source=str(source), first_row=first_row)
         first_row += len(raw)
         features = compute_features(raw, bundle.feature_definitions)
-        yield (raw[id_column] if id_column else None), features
+        yield (raw[id_column] if id_column else None), features, raw
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,6 +150,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", type=Path, default=None, help="default: $MODEL_PATH or models/")
     parser.add_argument(
         "--chunk-rows", type=int, default=CHUNK_ROWS, help="records read and predicted at a time"
+    )
+    parser.add_argument(
+        "--log",
+        action="store_true",
+        help="log records and predictions as the service does, to $PREDICTION_LOG "
+        "(default logs/predictions), for make monitor",
     )
     args = parser.parse_args(argv)
     if args.output.suffix not in {".csv", ".parquet"}:
@@ -156,13 +169,34 @@ def main(argv: list[str] | None = None) -> int:
     # an earlier output untouched.
     partial = args.output.with_name(f".partial-{args.output.name}")
     try:
-        chunks = predict_chunks(bundle, args.input, args.chunk_rows)
+        on_chunk = _prediction_logger(bundle, args.input) if args.log else None
+        chunks = predict_chunks(bundle, args.input, args.chunk_rows, on_chunk)
         count = _write(chunks, partial, parquet=args.output.suffix == ".parquet")
         partial.replace(args.output)
     finally:
         partial.unlink(missing_ok=True)
     log.info("wrote %d predictions to %s", count, args.output)
     return 0
+
+
+def _prediction_logger(
+    bundle: ModelBundle, source: Path
+) -> Callable[[pd.DataFrame, pd.DataFrame], None]:
+    """Each chunk's records and predictions into the prediction log (prediction_log.py),
+    written as it comes: a failed write costs the log its records (counted, logged), never
+    the batch. The request id is the run's: ``batch-<file>-<random>``."""
+    from . import prediction_log
+
+    url = prediction_log.url_from_env() or prediction_log.DEFAULT_URL
+    log_ = prediction_log.PredictionLog(url, prediction_log.columns_of(bundle.contract))
+    run_id = f"batch-{source.name}-{uuid.uuid4().hex[:8]}"
+    log.info("logging the predictions to %s (request id %s)", url, run_id)
+
+    def on_chunk(raw: pd.DataFrame, predictions: pd.DataFrame) -> None:
+        records = raw.to_dict(orient="records")
+        log_.submit_rows(prediction_log.frame_rows(records, predictions, run_id))
+
+    return on_chunk
 
 
 def _write(chunks: Iterator[pd.DataFrame], path: Path, parquet: bool) -> int:
