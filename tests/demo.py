@@ -157,15 +157,18 @@ def main() -> None:
             step(project, "make", "pipeline")
             step(project, "uv", "run", "dvc", "plots", "show", "--out", "dvc_plots")
 
-        banner("make monitor: in the background too (the sample's current batch is drifted)")
-        monitor = Background(project, "make", "monitor")
+        banner(
+            "make monitor CURRENT=data/current/customers.csv: in the background too (the"
+            " sample's current batch is drifted; `make monitor` alone checks served traffic)"
+        )
+        monitor = Background(project, "make", "monitor", "CURRENT=data/current/customers.csv")
         try:
             banner("make serve, then make predict")
             with timed("make serve, make predict"):
                 serve_and_predict(project)
         finally:
-            drift = monitor.finish("make monitor (beside make serve)")
-        banner("make monitor")
+            drift = monitor.finish("make monitor CURRENT=... (beside make serve)")
+        banner("make monitor CURRENT=data/current/customers.csv")
         print(drift.tail)
         verdict = "drift detected: non-zero exit, as a CI job would see"
         print(f"    {verdict if drift.returncode else 'no drift'}")

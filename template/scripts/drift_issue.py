@@ -2,10 +2,11 @@
 
 Reads ``reports/drift.json`` (written by ``make monitor``). ``--verdict`` prints
 ``drift=true`` or ``drift=false`` for the workflow's step outputs, and fails when the report is
-missing (the monitor crashed instead of deciding). Without it, on drift, the GitHub CLI
-(``gh``, on every GitHub runner, authenticated by GH_TOKEN) finds the open issue labelled
-``drift`` and comments on it, or opens one. Outside GitHub Actions, or with DRY_RUN=1, it only
-prints the issue it would open. Standard library only: it runs with any python3.
+missing (the monitor crashed instead of deciding). ``--summary`` prints the verdict as the
+job summary's Markdown; with too little traffic to decide, what to configure. Without either,
+on drift, the GitHub CLI (``gh``, on every GitHub runner, authenticated by GH_TOKEN) finds the
+open issue labelled ``drift`` and comments on it, or opens one. Outside GitHub Actions, or with
+DRY_RUN=1, it only prints the issue it would open. Standard library only: it runs with any python3.
 """
 
 from __future__ import annotations
@@ -96,13 +97,41 @@ def open_or_comment(body: str) -> str:
     return f"opened {url}"
 
 
+def job_summary(summary: dict[str, Any]) -> str:
+    """Markdown for the workflow run's page: the verdict, and what to do about it."""
+    rows, source = summary.get("current_rows", 0), summary.get("current", "?")
+    if summary.get("verdict") == "not enough traffic":
+        return (
+            "### Drift: not enough traffic to decide\n\n"
+            f"{rows} rows at `{source}`, fewer than `monitor.min_rows` "
+            f"({summary.get('min_rows', '?')}): no verdict, no issue, no retraining.\n\n"
+            "To watch what the service answers, point the service's `PREDICTION_LOG` at "
+            "storage this workflow can read (e.g. `s3://BUCKET/predictions`, with the DVC "
+            "remote's credentials) and set the repository variable `PREDICTION_LOG` to the "
+            "same URL (Settings > Secrets and variables > Actions > Variables). To check a "
+            "batch file instead, run this workflow by hand with its path as `current`.\n"
+        )
+    if summary["drift_detected"]:
+        return (
+            f"### Drift detected\n\n{100 * summary['drifted_share']:.0f}% of the input "
+            f"columns drifted in {rows} rows at `{source}`: "
+            + ", ".join(f"`{c}`" for c in summary["drifted_columns"])
+            + ". The drift issue and the report artifact have the details.\n"
+        )
+    return f"### No drift\n\n{rows} rows at `{source}` checked against the training data.\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("report", type=Path, nargs="?", default=Path("reports/drift.json"))
     parser.add_argument("--verdict", action="store_true", help="print drift=true|false only")
+    parser.add_argument("--summary", action="store_true", help="print the job summary (Markdown)")
     args = parser.parse_args(argv)
 
     summary = load(args.report)
+    if args.summary:
+        sys.stdout.write(job_summary(summary))
+        return 0
     drift = bool(summary["drift_detected"])
     if args.verdict:
         sys.stdout.write(f"drift={'true' if drift else 'false'}\n")

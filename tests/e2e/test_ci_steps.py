@@ -171,19 +171,52 @@ def test_ci_of_a_project_made_from_a_private_file(template_repo: Path, tmp_path:
     assert not (runner.artifacts / "model").exists()
 
 
+def test_scheduled_monitor_with_no_traffic_logged_is_green_and_says_what_to_configure(
+    pushed: tuple[Project, Path], tmp_path: Path
+) -> None:
+    """A freshly pushed repository: nothing served yet, so no verdict, no issue, no retraining
+    (the bundled drifted batch is a demo input, never checked unasked)."""
+    project, origin = pushed
+    bin_dir, log = _fake_gh(tmp_path)
+    runner = LocalRunner(
+        origin,
+        tmp_path / "run",
+        base_env=_base_env(bin_dir, FAKE_GH_LOG=str(log)),
+        github=_github(origin, "refs/heads/main", "schedule"),
+        secrets={"GITHUB_TOKEN": "fake-github-token"},
+    )
+    results = runner.run(project.path / ".github" / "workflows" / "monitor.yml")
+    assert {job: r.result for job, r in results.items()} == {
+        "drift": "success",
+        "issue": "skipped",
+        "retrain": "skipped",
+    }
+    drift = results["drift"]
+    assert drift.outputs == {"drift": "false"}
+    assert drift.step("Drift report").outcome == "success"
+    report = json.loads((runner.artifacts / "drift-report" / "drift.json").read_text())
+    assert report["verdict"] == "not enough traffic" and report["current_rows"] == 0, report
+    summary = drift.summary
+    assert "### Drift: not enough traffic to decide" in summary, summary
+    assert "repository variable `PREDICTION_LOG`" in summary, summary
+    assert not _gh_calls(log)
+
+
 def test_monitor_workflow_flags_the_drifted_batch_and_opens_one_issue(
     pushed: tuple[Project, Path], tmp_path: Path
 ) -> None:
+    """Run by hand on the sample's drifted batch."""
     project, origin = pushed
     monitor = project.path / ".github" / "workflows" / "monitor.yml"
     bin_dir, log = _fake_gh(tmp_path)
-    github = _github(origin, "refs/heads/main", "schedule")
+    github = _github(origin, "refs/heads/main", "workflow_dispatch")
     runner = LocalRunner(
         origin,
         tmp_path / "run",
         base_env=_base_env(bin_dir, FAKE_GH_LOG=str(log)),
         github=github,
         secrets={"GITHUB_TOKEN": "fake-github-token"},
+        inputs={"current": "data/current/customers.csv"},
     )
     results = runner.run(monitor)
 
@@ -221,6 +254,7 @@ def test_monitor_workflow_flags_the_drifted_batch_and_opens_one_issue(
                 GITHUB_ACTIONS="true",
             ),
             github=github,
+            inputs={"current": "data/current/customers.csv"},
         )
         on_github.run(monitor, jobs=["issue"], results=results)
         calls = _gh_calls(log)
