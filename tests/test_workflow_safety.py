@@ -271,3 +271,68 @@ def test_pull_requests_get_only_labels_their_token_may_set(baked: Callable[..., 
                     f"{path.name}:{job_id}: labels {labels!r} without issues: write"
                 )
     assert found == 2, "retrain.yml and template-sync.yml each open a pull request"
+
+
+# --- the monitor's job summary ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("report", "expected"),
+    [
+        (
+            {
+                "verdict": "not enough traffic",
+                "drift_detected": False,
+                "current_rows": 0,
+                "min_rows": 200,
+                "current": "logs/predictions (last 7 days)",
+            },
+            [
+                "### Drift: not enough traffic to decide",
+                "0 rows at `logs/predictions",
+                "(200)",
+                "repository variable `PREDICTION_LOG`",
+                "run this workflow by hand",
+            ],
+        ),
+        (
+            {
+                "verdict": "drift",
+                "drift_detected": True,
+                "current_rows": 500,
+                "current": "x.csv",
+                "drifted_share": 0.5,
+                "drifted_columns": ["age", "plan"],
+            },
+            ["### Drift detected", "50% of the input columns", "`age`, `plan`"],
+        ),
+        (
+            {
+                "verdict": "no drift",
+                "drift_detected": False,
+                "current_rows": 500,
+                "current": "x.csv",
+                "drifted_share": 0.0,
+                "drifted_columns": [],
+            },
+            ["### No drift", "500 rows at `x.csv`"],
+        ),
+    ],
+    ids=["no-traffic", "drift", "no-drift"],
+)
+def test_the_monitors_job_summary_says_the_verdict_or_what_to_configure(
+    baked: Callable[..., Project], tmp_path: Path, report: dict, expected: list[str]
+) -> None:
+    path = tmp_path / "drift.json"
+    path.write_text(json.dumps(report))
+    made = subprocess.run(
+        ["make", "--silent", "drift-summary", f"REPORT={path}"],
+        cwd=baked().path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert made.returncode == 0, made.stderr
+    for text in expected:
+        assert text in made.stdout, made.stdout
+    assert "PREDICTION_LOG" not in made.stdout or report["verdict"] == "not enough traffic"
