@@ -1,8 +1,8 @@
 """End to end: generate a project and run its whole lifecycle for real.
 
 copy -> make setup -> first commit (pre-commit hooks run) -> make pipeline -> dvc repro is a
-no-op -> a train param reruns train and evaluate only -> dvc exp run -> make test -> make lint
-leaves git clean -> make serve + make predict + bad requests -> clean stop -> make monitor
+no-op, and so is an unused model's param -> a train param reruns train and evaluate only ->
+dvc exp run -> make test -> make lint leaves git clean -> make serve + make predict + bad requests -> clean stop -> make monitor
 flags the drifted batch, passes an undrifted one -> dvc push -> git clone + dvc pull.
 """
 
@@ -90,6 +90,15 @@ def test_whole_lifecycle(bake, answers: dict[str, str], tmp_path: Path) -> None:
     project.commit("Run the pipeline")
 
     params = yaml.safe_load(project.read("params.yaml"))
+    # Tuning a model that is not the chosen one retrains nothing (dvc.yaml lists the keys).
+    chosen = params["train"]["model"]
+    unused = params["train"][
+        "gradient_boosting" if chosen != "gradient_boosting" else "random_forest"
+    ]
+    unused[next(iter(unused))] += 1
+    (project.path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    untouched = project.run("uv", "run", "dvc", "repro", env=env)
+    assert _stages_run(untouched.stdout) == [], "an unused model's parameter must not retrain"
     params["train"]["seed"] = 7
     (project.path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     changed = project.run("uv", "run", "dvc", "repro", env=env)
