@@ -65,14 +65,8 @@ def filesystem(url: str) -> tuple[Any, str]:
     return url_to_fs(url)
 
 
-def _arrow_type(kind: str) -> Any:
-    import pyarrow as pa
-
-    return {
-        "integer": pa.int64(),
-        "float": pa.float64(),
-        "boolean": pa.bool_(),
-    }.get(kind, pa.string())  # category, text; a timestamp stays the text it was sent as
+def _dtype(kind: str) -> str:
+    return {"integer": "Int64", "float": "float64", "boolean": "boolean"}.get(kind, "string")
 
 
 def _cast(value: Any, kind: str) -> Any:
@@ -89,24 +83,26 @@ def _cast(value: Any, kind: str) -> Any:
     return str(value)
 
 
-def to_table(rows: list[dict[str, Any]], columns: dict[str, str]) -> Any:
-    """A pyarrow table of ``rows``: ``columns`` (name -> schema kind) typed as the schema says,
-    so every file of the log has the same types; the other columns as pyarrow infers them."""
-    import pyarrow as pa
+def to_frame(rows: list[dict[str, Any]], columns: dict[str, str]) -> Any:
+    """A pandas frame of ``rows``: ``columns`` (name -> schema kind) typed as the schema says
+    (nullable), so every file of the log has the same types; the other columns as inferred.
+
+    Written with whichever parquet engine is installed: pyarrow where the pipeline runs,
+    fastparquet in the container (13 MB against pyarrow's 140: the image stays slim)."""
+    import pandas as pd
 
     names = list(columns) + sorted({k for row in rows for k in row} - set(columns))
-    arrays = []
+    data: dict[str, Any] = {}
     for name in names:
         values = [row.get(name) for row in rows]
         if name in columns:
-            arrays.append(
-                pa.array([_cast(v, columns[name]) for v in values], _arrow_type(columns[name]))
-            )
+            kind = columns[name]
+            data[name] = pd.array([_cast(v, kind) for v in values], dtype=_dtype(kind))
         elif name == TIMESTAMP:
-            arrays.append(pa.array(values, pa.timestamp("us", tz="UTC")))
+            data[name] = pd.to_datetime(values, utc=True)
         else:
-            arrays.append(pa.array(values))
-    return pa.table(dict(zip(names, arrays, strict=True)))
+            data[name] = values
+    return pd.DataFrame(data, columns=names)
 
 
 def write_rows(
@@ -114,8 +110,6 @@ def write_rows(
 ) -> list[str]:
     """Write ``rows`` (each with a ``_logged_at`` datetime) as one parquet file a day under
     ``url``; the paths written. A local file appears whole (written aside, then renamed)."""
-    import pyarrow.parquet as pq
-
     fs, root = fs_path or filesystem(url)
     by_day: dict[dt.date, list[dict[str, Any]]] = {}
     for row in rows:
@@ -127,15 +121,15 @@ def write_rows(
         name = f"part-{stamp}-{os.getpid()}-{uuid.uuid4().hex[:8]}.parquet"
         folder = f"{root.rstrip('/')}/date={day.isoformat()}"
         path = f"{folder}/{name}"
-        table = to_table(day_rows, columns)
+        frame = to_frame(day_rows, columns)
         if local:
             fs.makedirs(folder, exist_ok=True)
             with fs.open(f"{folder}/.{name}.tmp", "wb") as out:
-                pq.write_table(table, out)
+                frame.to_parquet(out, index=False)
             fs.mv(f"{folder}/.{name}.tmp", path)
         else:
             with fs.open(path, "wb") as out:
-                pq.write_table(table, out)
+                frame.to_parquet(out, index=False)
         written.append(path)
     return written
 
@@ -144,7 +138,6 @@ def read_log(url: str, since: dt.date | None = None) -> Any:
     """Every row logged under ``url`` on ``since`` or later (a pandas DataFrame; empty when
     nothing was logged)."""
     import pandas as pd
-    import pyarrow.parquet as pq
 
     fs, root = filesystem(url)
     root = root.rstrip("/")
@@ -160,7 +153,7 @@ def read_log(url: str, since: dt.date | None = None) -> Any:
             continue
         for path in sorted(fs.glob(f"{folder.rstrip('/')}/*.parquet")):
             with fs.open(path, "rb") as source:
-                frames.append(pq.read_table(source).to_pandas())
+                frames.append(pd.read_parquet(source))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
