@@ -2,8 +2,9 @@
 
 copy -> make setup -> first commit (pre-commit hooks run) -> make pipeline -> dvc repro is a
 no-op, and so is an unused model's param -> a train param reruns train and evaluate only ->
-dvc exp run -> make test -> make lint leaves git clean -> make serve + make predict + bad requests -> clean stop -> make monitor
-flags the drifted batch, passes an undrifted one -> dvc push -> git clone + dvc pull.
+dvc exp run -> make test -> make lint leaves git clean -> make serve + make predict + bad
+requests -> clean stop -> make monitor flags the drifted batch, passes an undrifted one ->
+dvc push -> git clone + dvc pull.
 """
 
 from __future__ import annotations
