@@ -233,15 +233,18 @@ def main(argv: list[str] | None = None) -> int:
         help="the prediction log's folder or URL (default: $PREDICTION_LOG or logs/predictions)",
     )
     parser.add_argument("--output-dir", type=Path, default=Path("reports"))
+    parser.add_argument(
+        "--min-rows", type=int, default=None, help="default: monitor.min_rows in params.yaml"
+    )
     args = parser.parse_args(argv)
     params = load_params("monitor")
     drift_share = param(params, "drift_share", float)
     if not 0 < drift_share <= 1:
         raise UserError(f"monitor.drift_share must be in (0, 1], got {drift_share}")
     window_days = param(params, "window_days", int)
-    min_rows = param(params, "min_rows", int)
+    min_rows = param(params, "min_rows", int) if args.min_rows is None else args.min_rows
     if window_days < 1 or min_rows < 1:
-        raise UserError("monitor.window_days and monitor.min_rows must be at least 1")
+        raise UserError("monitor.window_days and monitor.min_rows (--min-rows) must be at least 1")
 
     schema = load_schema()
     if not args.reference.exists():

@@ -187,8 +187,8 @@ class PredictionLog:
         *,
         sample_rate: float = 1.0,
         max_queue_bytes: int = 64 * 1024 * 1024,
-        file_rows: int = 50_000,
-        file_seconds: float = 300.0,
+        file_rows: int = 10_000,
+        file_seconds: float = 60.0,
         on_drop: Callable[[str, int], None] | None = None,
         on_write: Callable[[int], None] | None = None,
         warn_every: float = 60.0,
@@ -367,8 +367,8 @@ def from_env(schema: Any, **callbacks: Any) -> PredictionLog | None:
         columns_of(schema),
         sample_rate=float(os.environ.get("PREDICTION_LOG_SAMPLE", "1")),
         max_queue_bytes=int(float(os.environ.get("PREDICTION_LOG_MAX_MB", "64")) * 1024 * 1024),
-        file_rows=int(os.environ.get("PREDICTION_LOG_FILE_ROWS", "50000")),
-        file_seconds=float(os.environ.get("PREDICTION_LOG_FILE_SECONDS", "300")),
+        file_rows=int(os.environ.get("PREDICTION_LOG_FILE_ROWS", "10000")),
+        file_seconds=float(os.environ.get("PREDICTION_LOG_FILE_SECONDS", "60")),
         **callbacks,
     )
 
