@@ -375,3 +375,30 @@ def load_script(path: Path) -> ModuleType:
     sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
+
+
+# Credentials moto's S3 server accepts (any do); the region boto3 and DVC need.
+MOTO_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+@contextlib.contextmanager
+def moto_s3(log: Path) -> Iterator[str]:
+    """An S3-compatible server (moto, from PyPI) on loopback until the block ends; its URL."""
+    port = free_port()
+    with log.open("w") as errors:
+        server = subprocess.Popen(
+            [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+        )
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_ready(f"{endpoint}/moto-api/", server, timeout=60)
+        yield endpoint
+    finally:
+        server.terminate()
+        server.wait(timeout=10)

@@ -171,20 +171,30 @@ def test_ci_of_a_project_made_from_a_private_file(template_repo: Path, tmp_path:
     assert not (runner.artifacts / "model").exists()
 
 
+def _monitor_runner(
+    origin: Path, tmp_path: Path, event: str, current: str | None = None, **env: str
+) -> tuple[LocalRunner, Path]:
+    """The monitor workflow's runner for `event` (and its `current` input), with a fake gh
+    that records its calls; the runner and the calls' log."""
+    bin_dir, log = _fake_gh(tmp_path)
+    runner = LocalRunner(
+        origin,
+        tmp_path / "run",
+        base_env=_base_env(bin_dir, FAKE_GH_LOG=str(log), **env),
+        github=_github(origin, "refs/heads/main", event),
+        secrets={"GITHUB_TOKEN": "fake-github-token"},
+        inputs={"current": current} if current is not None else None,
+    )
+    return runner, log
+
+
 def test_scheduled_monitor_with_no_traffic_logged_is_green_and_says_what_to_configure(
     pushed: tuple[Project, Path], tmp_path: Path
 ) -> None:
     """A freshly pushed repository: nothing served yet, so no verdict, no issue, no retraining
     (the bundled drifted batch is a demo input, never checked unasked)."""
     project, origin = pushed
-    bin_dir, log = _fake_gh(tmp_path)
-    runner = LocalRunner(
-        origin,
-        tmp_path / "run",
-        base_env=_base_env(bin_dir, FAKE_GH_LOG=str(log)),
-        github=_github(origin, "refs/heads/main", "schedule"),
-        secrets={"GITHUB_TOKEN": "fake-github-token"},
-    )
+    runner, log = _monitor_runner(origin, tmp_path, "schedule")
     results = runner.run(project.path / ".github" / "workflows" / "monitor.yml")
     assert {job: r.result for job, r in results.items()} == {
         "drift": "success",
@@ -208,16 +218,8 @@ def test_monitor_workflow_flags_the_drifted_batch_and_opens_one_issue(
     """Run by hand on the sample's drifted batch."""
     project, origin = pushed
     monitor = project.path / ".github" / "workflows" / "monitor.yml"
-    bin_dir, log = _fake_gh(tmp_path)
-    github = _github(origin, "refs/heads/main", "workflow_dispatch")
-    runner = LocalRunner(
-        origin,
-        tmp_path / "run",
-        base_env=_base_env(bin_dir, FAKE_GH_LOG=str(log)),
-        github=github,
-        secrets={"GITHUB_TOKEN": "fake-github-token"},
-        inputs={"current": "data/current/customers.csv"},
-    )
+    drifted = "data/current/customers.csv"
+    runner, log = _monitor_runner(origin, tmp_path, "workflow_dispatch", drifted)
     results = runner.run(monitor)
 
     drift = results["drift"]
@@ -244,17 +246,13 @@ def test_monitor_workflow_flags_the_drifted_batch_and_opens_one_issue(
     # On GitHub: the first drift opens the issue, a later one comments on the open issue.
     for open_issues, expected in (("[]", "create"), ('[{"number": 7}]', "comment")):
         log.unlink()
-        on_github = LocalRunner(
+        on_github, _ = _monitor_runner(
             origin,
-            tmp_path / "run",
-            base_env=_base_env(
-                bin_dir,
-                FAKE_GH_LOG=str(log),
-                FAKE_GH_OPEN_ISSUES=open_issues,
-                GITHUB_ACTIONS="true",
-            ),
-            github=github,
-            inputs={"current": "data/current/customers.csv"},
+            tmp_path,
+            "workflow_dispatch",
+            drifted,
+            FAKE_GH_OPEN_ISSUES=open_issues,
+            GITHUB_ACTIONS="true",
         )
         on_github.run(monitor, jobs=["issue"], results=results)
         calls = _gh_calls(log)
@@ -273,14 +271,7 @@ def test_monitor_without_drift_stays_green_and_quiet(
 ) -> None:
     """Run by hand on a batch like the training data: no issue, no retraining."""
     project, origin = pushed
-    bin_dir, log = _fake_gh(tmp_path)
-    runner = LocalRunner(
-        origin,
-        tmp_path / "run",
-        base_env=_base_env(bin_dir, FAKE_GH_LOG=str(log)),
-        github=_github(origin, "refs/heads/main", "workflow_dispatch"),
-        inputs={"current": "data/raw/customers.csv"},
-    )
+    runner, log = _monitor_runner(origin, tmp_path, "workflow_dispatch", "data/raw/customers.csv")
     results = runner.run(project.path / ".github" / "workflows" / "monitor.yml")
     assert {job: r.result for job, r in results.items()} == {
         "drift": "success",

@@ -11,8 +11,6 @@ from __future__ import annotations
 import csv
 import json
 import random
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,16 +20,11 @@ import httpx
 import pytest
 import yaml
 
-from tests.project import Project, bake_project, free_port, serving, wait_until_ready
+from tests.project import MOTO_CREDENTIALS, Project, bake_project, moto_s3, serving
 
 pytestmark = pytest.mark.e2e
 
 BUCKET = "served-predictions"
-CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
 RECORDS_A_REQUEST = 25
 DROPPED = "prediction_log_dropped_records_total{"
 
@@ -46,20 +39,8 @@ def project(template_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Pr
 
 @pytest.fixture(scope="module")
 def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    port = free_port()
-    log = tmp_path_factory.mktemp("moto") / "moto.log"
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=log.open("w"),
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(f"{endpoint}/moto-api/", server, timeout=60)
+    with moto_s3(tmp_path_factory.mktemp("moto") / "moto.log") as endpoint:
         yield endpoint
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def _records(project: Project, path: str, rows: int, seed: int) -> list[dict]:
@@ -160,7 +141,7 @@ def test_drifted_traffic_logged_to_s3_is_flagged(project: Project, s3_endpoint: 
         region_name="us-east-1",
     ).create_bucket(Bucket=BUCKET)
     env = {
-        **CREDENTIALS,
+        **MOTO_CREDENTIALS,
         "AWS_ENDPOINT_URL": s3_endpoint,
         "PREDICTION_LOG": f"s3://{BUCKET}/my-model/predictions",
     }

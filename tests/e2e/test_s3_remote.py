@@ -4,40 +4,23 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
 import pytest
 
-from tests.project import Project, free_port, wait_until_ready
+from tests.project import MOTO_CREDENTIALS, Project, moto_s3
 
 pytestmark = pytest.mark.e2e
 
 BUCKET = "models-team"
-CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
 
 
 @pytest.fixture
 def s3_endpoint(tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=(tmp_path / "moto.log").open("w"),
-    )
-    endpoint = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(f"{endpoint}/moto-api/", server, timeout=60)
+    with moto_s3(tmp_path / "moto.log") as endpoint:
         yield endpoint
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 def _use_endpoint(project: Project, endpoint: str) -> None:
@@ -62,7 +45,7 @@ def test_dvc_push_and_pull_through_s3(bake, s3_endpoint: str, tmp_path: Path) ->
     )
     s3.create_bucket(Bucket=BUCKET)
 
-    project.run("uv", "run", "dvc", "push", env=CREDENTIALS)
+    project.run("uv", "run", "dvc", "push", env=MOTO_CREDENTIALS)
 
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "--quiet", str(project.path), str(clone)], check=True)
@@ -71,7 +54,7 @@ def test_dvc_push_and_pull_through_s3(bake, s3_endpoint: str, tmp_path: Path) ->
     _use_endpoint(cloned, s3_endpoint)
     # The data only: this project's pipeline has not run, so it has no outputs to pull.
     targets = ["data/raw/customers.csv.dvc", "data/current/customers.csv.dvc"]
-    cloned.run("uv", "run", "dvc", "pull", *targets, env=CREDENTIALS)
+    cloned.run("uv", "run", "dvc", "pull", *targets, env=MOTO_CREDENTIALS)
     for name in ["data/raw/customers.csv", "data/current/customers.csv"]:
         assert (clone / name).read_bytes() == (project.path / name).read_bytes(), name
     stored = s3.list_objects_v2(Bucket=BUCKET, Prefix="my-model/")["KeyCount"]
