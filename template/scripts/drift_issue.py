@@ -56,11 +56,39 @@ def issue_body(summary: dict[str, Any]) -> str:
         f"The HTML report is the `drift-report` artifact of [this run]({run_url})."
         if run_url
         else "The HTML report: `reports/drift.html` (`make monitor`).",
-        "",
-        "Next: check whether the data changed or broke upstream; with new labelled data, "
-        "retrain (the Retrain workflow opens a pull request with the new metrics).",
+        *next_steps(os.environ.get("NEW_DATA", ""), os.environ.get("RETRAIN_ON_DRIFT", "")),
     ]
     return "\n".join(lines) + "\n"
+
+
+def next_steps(new_data: str, retrain_on_drift: str) -> list[str]:
+    """What happens next, and what the user must do: NEW_DATA is make new-data's answer."""
+    check = "First check whether the data changed or broke upstream (the report's columns)."
+    if new_data == "true" and retrain_on_drift != "false":
+        return [
+            "",
+            f"{check} The data committed since the model's training run is new "
+            "(`make new-data`), so the Retrain workflow was started: it reruns the pipeline "
+            "and opens a pull request with the new metrics against the current ones.",
+        ]
+    if new_data == "true":
+        return [
+            "",
+            f"{check} There is new data since the model's training run (`make new-data`); "
+            "retraining on drift is off (repository variable `RETRAIN_ON_DRIFT`): run the "
+            "Retrain workflow by hand, or `make pipeline` and commit.",
+        ]
+    if new_data == "false":
+        return [
+            "",
+            f"{check} **No retraining was started**: the data committed is what the model was "
+            "trained on (`make new-data`), so a retrain would learn the same model. To adapt "
+            "the model, add recent labelled rows to the training data (e.g. the logged "
+            "traffic joined with its labels, see the README's Monitoring section), `dvc add` "
+            "it, commit and push the `.dvc` file (`dvc push` the data): the next drift run "
+            "retrains, or run the Retrain workflow by hand.",
+        ]
+    return ["", f"{check} With new labelled data, retrain (the Retrain workflow)."]
 
 
 def gh(*args: str, stdin: str | None = None) -> str:

@@ -6,6 +6,10 @@
 ``model PATH``  (make verify-model, in CD): fails unless PATH is byte for byte the file the
            committed dvc.lock records (its md5), so an image never ships another model than
            the tagged commit's, e.g. one retrained differently on the runner.
+``new-data``  (make new-data, in the monitor workflow): prints ``new_data=true|false``: has
+           the data committed at HEAD (the .dvc files) changed since the model's training run
+           (what HEAD's dvc.lock records the pipeline read)? Only then is retraining worth a
+           run: on the same data it would learn the same model.
 
 Run with the project's environment (`uv run python`): it needs PyYAML, which DVC brings.
 """
@@ -130,13 +134,58 @@ def verify_model(path: str) -> int:
     return 0
 
 
+def tracked_data() -> dict[str, str]:
+    """Every DVC-tracked path at HEAD (from its .dvc file) and its md5."""
+    out = {}
+    for name in git("ls-files", "--", ":(glob)**/*.dvc").stdout.split():
+        shown = git("show", f"HEAD:{name}")
+        if shown.returncode != 0:
+            continue
+        folder = Path(name).parent
+        for entry in (yaml.safe_load(shown.stdout) or {}).get("outs") or []:
+            if entry.get("path") and entry.get("md5"):
+                out[(folder / entry["path"]).as_posix()] = entry["md5"]
+    return out
+
+
+def new_data() -> int:
+    """Print new_data=true|false (a step output); what changed, or why not, to stderr."""
+    lock = committed_lock()
+    tracked = tracked_data()
+    if lock is None:
+        error(f"HEAD has no {LOCK}: no model was trained yet, so any data is new.")
+        say("new_data=true")
+        return 0
+    read = {
+        dep["path"]: dep.get("md5")
+        for stage in stages(lock).values()
+        for dep in stage.get("deps") or []
+        if dep.get("path") in tracked
+    }
+    changed = sorted(path for path, md5 in read.items() if md5 != tracked[path])
+    if changed:
+        error(f"new data since the model's training run ({LOCK}): {', '.join(changed)}")
+    elif read:
+        error(
+            f"no new data: {', '.join(sorted(read))} at HEAD is what {LOCK} records the model "
+            "was trained on."
+        )
+    else:
+        error(f"no DVC-tracked data is a dependency of the pipeline in {LOCK}.")
+    say(f"new_data={'true' if changed else 'false'}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("check", help="fail when make pipeline changed the committed lock")
     model = commands.add_parser("model", help="fail unless PATH is the file dvc.lock records")
     model.add_argument("path")
+    commands.add_parser("new-data", help="print new_data=true|false: data changed since training?")
     args = parser.parse_args()
+    if args.command == "new-data":
+        return new_data()
     return check() if args.command == "check" else verify_model(args.path)
 
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from tests.gha import LocalRunner, StepFailed, filter_matches, github_context, load_workflow
-from tests.project import Project, bake_project, git, tool_env
+from tests.project import Project, bake_project, git, run, tool_env
 
 pytestmark = pytest.mark.e2e
 
@@ -223,10 +223,12 @@ def test_monitor_workflow_flags_the_drifted_batch_and_opens_one_issue(
     results = runner.run(monitor)
 
     drift = results["drift"]
-    # `make monitor` exits 1 on drift; the job stays green and says drift=true.
+    # `make monitor` exits 1 on drift; the job stays green and says drift=true. The data is
+    # what the model was trained on: nothing new to learn, so no retraining.
     report_step = drift.step("Drift report")
     assert (report_step.outcome, report_step.conclusion) == ("failure", "success")
-    assert drift.outputs == {"drift": "true"}
+    assert drift.outputs == {"drift": "true", "new_data": "false"}
+    assert results["retrain"].result == "skipped"
     report = json.loads((runner.artifacts / "drift-report" / "drift.json").read_text())
     assert report["drift_detected"] and report["drifted_columns"]
     assert (runner.artifacts / "drift-report" / "drift.html").stat().st_size > 10_000
@@ -237,8 +239,14 @@ def test_monitor_workflow_flags_the_drifted_batch_and_opens_one_issue(
     for column in report["drifted_columns"]:
         assert f"`{column}`" in issue.output
     assert "actions/runs/4242" in issue.output
+    assert "**No retraining was started**" in issue.output, issue.output
+    assert not _gh_calls(log)
 
-    # The retrain workflow is dispatched on the default branch, with the job's token.
+    # With new data committed (make new-data says so), the retrain workflow is dispatched on
+    # the default branch, with the job's token, and the issue says it was.
+    drift.outputs["new_data"] = "true"
+    results = runner.run(monitor, jobs=["issue", "retrain"], results=results)
+    assert "the Retrain workflow was started" in results["issue"].step("Open the drift").output
     calls = _gh_calls(log)
     assert [call["args"] for call in calls] == [["workflow", "run", "retrain.yml", "--ref", "main"]]
     assert calls[0]["token"] == "fake-github-token" and calls[0]["repo"] == REPOSITORY
@@ -264,6 +272,30 @@ def test_monitor_workflow_flags_the_drifted_batch_and_opens_one_issue(
             assert made[0]["args"][made[0]["args"].index("--label") + 1] == "drift"
         else:
             assert made[0]["args"][2] == "7"
+
+
+def test_new_data_is_data_committed_since_the_models_training_run(
+    pushed: tuple[Project, Path], tmp_path: Path
+) -> None:
+    """make new-data (the monitor workflow's gate on retraining) compares the .dvc files at
+    HEAD with the data dvc.lock records the pipeline read."""
+    project, origin = pushed
+    env = {"UV_PROJECT_ENVIRONMENT": str(project.path / ".venv")}
+
+    def new_rows(clone: Path) -> None:
+        # What `dvc add` of a changed file commits: the .dvc file's md5 (the data is in DVC).
+        tracked = clone / "data" / "raw" / "customers.csv.dvc"
+        tracked.write_text(
+            re.sub(r"md5: [0-9a-f]{32}", "md5: " + "0123abcd" * 4, tracked.read_text())
+        )
+
+    for clone, expected in (
+        (project.path, "new_data=false"),
+        (_pushed_commit(origin, tmp_path, new_rows, "new-data").parent / "clone", "new_data=true"),
+    ):
+        result = run("make", "--silent", "new-data", cwd=clone, env=tool_env(env))
+        assert result.stdout.strip().splitlines()[-1] == expected, result.stdout + result.stderr
+        assert "data/raw/customers.csv" in result.stderr, result.stderr
 
 
 def test_monitor_without_drift_stays_green_and_quiet(
