@@ -23,6 +23,25 @@ LABEL = "drift"
 TITLE = "Data drift detected"
 
 
+def degraded(summary: dict[str, Any]) -> bool:
+    """Did the labelled rows show the model worse than on its test split (make monitor)?"""
+    return bool((summary.get("quality") or {}).get("degraded"))
+
+
+def quality_lines(summary: dict[str, Any]) -> list[str]:
+    quality = summary.get("quality") or {}
+    if "degraded" not in quality:
+        return []
+    return [
+        "",
+        f"Model quality on {quality['rows']} labelled rows: {quality['headline']} "
+        f"**{quality['current']:.4g}** against {quality['reference']:.4g} on the test split "
+        f"({100 * quality['relative_change']:+.1f}%, tolerance "
+        f"{100 * quality['tolerance']:.0f}%, `monitor.quality_tolerance`): "
+        + ("**degraded**." if quality["degraded"] else "as expected."),
+    ]
+
+
 def load(report: Path) -> dict[str, Any]:
     if not report.is_file():
         raise SystemExit(f"error: {report} not found: the monitor stopped before a verdict")
@@ -50,6 +69,7 @@ def issue_body(summary: dict[str, Any]) -> str:
             f"{'?' if score is None else f'{score:.4g}'} | "
             f"{'?' if threshold is None else f'{threshold:.4g}'} |"
         )
+    lines += quality_lines(summary)
     run_url = os.environ.get("RUN_URL")
     lines += [
         "",
@@ -144,7 +164,15 @@ def job_summary(summary: dict[str, Any]) -> str:
             f"### Drift detected\n\n{100 * summary['drifted_share']:.0f}% of the input "
             f"columns drifted in {rows} rows at `{source}`: "
             + ", ".join(f"`{c}`" for c in summary["drifted_columns"])
-            + ". The drift issue and the report artifact have the details.\n"
+            + "."
+            + "\n".join(quality_lines(summary))
+            + " The drift issue and the report artifact have the details.\n"
+        )
+    if degraded(summary):
+        return (
+            "### Model quality degraded\n\n"
+            + "\n".join(quality_lines(summary)[1:])
+            + " The drift issue and the report artifact have the details.\n"
         )
     return f"### No drift\n\n{rows} rows at `{source}` checked against the training data.\n"
 
@@ -160,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.summary:
         sys.stdout.write(job_summary(summary))
         return 0
-    drift = bool(summary["drift_detected"])
+    drift = bool(summary["drift_detected"]) or degraded(summary)
     if args.verdict:
         sys.stdout.write(f"drift={'true' if drift else 'false'}\n")
         return 0

@@ -202,7 +202,7 @@ def test_scheduled_monitor_with_no_traffic_logged_is_green_and_says_what_to_conf
         "retrain": "skipped",
     }
     drift = results["drift"]
-    assert drift.outputs == {"drift": "false"}
+    assert drift.outputs == {"drift": "false", "new_data": "false"}
     assert drift.step("Drift report").outcome == "success"
     report = json.loads((runner.artifacts / "drift-report" / "drift.json").read_text())
     assert report["verdict"] == "not enough traffic" and report["current_rows"] == 0, report
@@ -310,7 +310,7 @@ def test_monitor_without_drift_stays_green_and_quiet(
         "issue": "skipped",
         "retrain": "skipped",
     }
-    assert results["drift"].outputs == {"drift": "false"}
+    assert results["drift"].outputs == {"drift": "false", "new_data": "false"}
     assert results["drift"].step("Drift report").outcome == "success"
     assert not _gh_calls(log)
 

@@ -25,6 +25,7 @@ from tests.project import MOTO_CREDENTIALS, Project, bake_project, moto_s3, serv
 pytestmark = pytest.mark.e2e
 
 BUCKET = "served-predictions"
+TARGET = "churned"  # the sample's target
 RECORDS_A_REQUEST = 25
 DROPPED = "prediction_log_dropped_records_total{"
 
@@ -43,11 +44,11 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield endpoint
 
 
-def _records(project: Project, path: str, rows: int, seed: int) -> list[dict]:
+def _records(project: Project, path: str, rows: int, seed: int, target: str = "") -> list[dict]:
     """``rows`` records of a CSV file as a client would send them: typed as schema.yaml says,
-    null where a value is missing, no target."""
+    null where a value is missing, no target (unless named: then kept, as the truth)."""
     columns = yaml.safe_load(project.read("schema.yaml"))["columns"]
-    kinds = {name: c["kind"] for name, c in columns.items() if c["role"] != "target"}
+    kinds = {n: c["kind"] for n, c in columns.items() if c["role"] != "target" or n == target}
     convert = {"integer": lambda v: int(float(v)), "float": float, "boolean": lambda v: v == "True"}
     with (project.path / path).open(newline="") as source:
         table = list(csv.DictReader(source))
@@ -114,8 +115,11 @@ def test_an_unwritable_log_costs_records_not_requests(project: Project, tmp_path
 
 
 def test_undrifted_traffic_is_logged_and_passes(project: Project) -> None:
-    records = _records(project, "data/raw/customers.csv", rows=600, seed=3)
-    env = {"PREDICTION_LOG": "logs/calm"}
+    """Served, logged, found undrifted; then the labels of what was served arrive (by request
+    id and record) and the monitor reports the model's quality on them."""
+    truth = _records(project, "data/raw/customers.csv", rows=600, seed=3, target=TARGET)
+    records = [{k: v for k, v in record.items() if k != TARGET} for record in truth]
+    env = {"PREDICTION_LOG": "logs/calm", "PREDICTION_FEEDBACK": "logs/calm-labels"}
     _serve(project, records, env)
     files = list((project.path / "logs" / "calm").glob("date=*/part-*.parquet"))
     assert files, "the service logged nothing"
@@ -126,8 +130,39 @@ def test_undrifted_traffic_is_logged_and_passes(project: Project) -> None:
     # What was sent with X-Request-ID, and the one request without.
     assert report["current_rows"] == len(records) + 1
     assert report["prediction_drift"] is not None and not report["prediction_drift"]["drifted"]
+    assert report["quality"] is None, "no labels yet"
     status = project.run("git", "status", "--porcelain").stdout
     assert "logs" not in status, "the prediction log is git-ignored"
+
+    # The labels, as a CSV keyed by the request ids the client sent and the record's position.
+    labels = project.path / "logs" / "calm-labels" / "week-1.csv"
+    labels.parent.mkdir(parents=True)
+    with labels.open("w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["request_id", "record", TARGET])
+        for n, record in enumerate(truth):
+            start = n - n % RECORDS_A_REQUEST
+            writer.writerow([f"test-{start}", n - start, record[TARGET]])
+    code, output, report = _monitor(project, env)
+    assert code == 0, output
+    quality = report["quality"]
+    assert quality is not None and quality["rows"] == len(records), quality
+    # The accuracy of what the service answered, from its own log, against the labels.
+    read = (
+        "import json, pandas as pd; frame = pd.read_parquet('logs/calm');"
+        "print(json.dumps(frame[['_request_id', '_record', '_prediction']].values.tolist()))"
+    )
+    logged = json.loads(project.run(".venv/bin/python", "-c", read).stdout)
+    answered = {(request, record): prediction for request, record, prediction in logged}
+    right = sum(
+        answered[(f"test-{n - n % RECORDS_A_REQUEST}", n % RECORDS_A_REQUEST)] == record[TARGET]
+        for n, record in enumerate(truth)
+    )
+    assert quality["headline"] == "Accuracy"
+    assert quality["current"] == pytest.approx(right / len(truth)), quality
+    assert 0 < quality["reference"] <= 1 and not quality["degraded"], quality
+    assert "model quality on 600 labelled row(s): Accuracy" in output, output
+    assert project.has_file("reports/quality.html")
 
 
 def test_drifted_traffic_logged_to_s3_is_flagged(project: Project, s3_endpoint: str) -> None:

@@ -13,6 +13,23 @@ reference. Writes ``reports/drift.html`` and ``reports/drift.json``, logs one su
 and exits 1 when the share of drifted columns reaches ``monitor.drift_share`` (so CI and
 cron jobs can act on it). Fewer than ``monitor.min_rows`` rows is "not enough traffic":
 neither drift nor an error (exit 0, and the JSON says so).
+
+Model quality, when labels are known. Ground truth that arrives later (a customer who left,
+a price paid) is joined to the served predictions by request id: CSV or parquet files under
+``--feedback`` (``PREDICTION_FEEDBACK``, default ``logs/feedback``: a folder, a file or an
+fsspec URL) with the columns
+
+    request_id   the X-Request-ID the service returned (or the client sent)
+    record       the record's position in that request's ``records``, from 0 (optional: 0)
+    <target>     the true value, named and typed as the target in schema.yaml
+
+(the batch CLI's ``--log`` run: its logged request id, and the row in the file as record). A
+batch file (``--current``) that has the target column is labelled already. With labels, an
+Evidently classification or regression report of the labelled rows, against the model's
+quality on the held-out test split (``--quality-reference``), is written beside the drift
+report (``reports/quality.html``) and summarised in ``drift.json`` under ``quality``: its
+headline (accuracy; RMSE for a regressor) worse than the test split's by more than
+``monitor.quality_tolerance`` (relative) is ``degraded``, and exits 1 as drift does.
 """
 
 from __future__ import annotations
@@ -22,6 +39,7 @@ import datetime as dt
 import html as html_text
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +55,10 @@ log = logging.getLogger(__name__)
 # and its verdict flips with sample size. Drift is a distance at or above the threshold.
 NUMERIC_METHOD, CATEGORICAL_METHOD = "wasserstein", "jensenshannon"
 NOT_ENOUGH = "not enough traffic"
+FEEDBACK_URL = "logs/feedback"
+LABEL = "_label"  # a labelled batch's target, beside its records
+# The headline metric of each task, and whether higher is better.
+HEADLINE = {"classification": ("Accuracy", True), "regression": ("RMSE", False)}
 
 
 def _columns(schema: Schema) -> tuple[list[str], list[str]]:
@@ -171,7 +193,8 @@ def drift_report(
 
 def served_traffic(url: str, window_days: int, schema: Schema) -> pd.DataFrame:
     """The records logged under ``url`` in the last ``window_days`` days (today included),
-    their types converted as the schema says; ``_prediction`` kept beside them."""
+    their types converted as the schema says; ``_prediction``, ``_request_id`` and ``_record``
+    kept beside them."""
     since = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=window_days - 1)
     try:
         logged = prediction_log.read_log(url, since)
@@ -182,8 +205,9 @@ def served_traffic(url: str, window_days: int, schema: Schema) -> pd.DataFrame:
     if logged.empty:
         return pd.DataFrame(columns=[c.name for c in schema.inputs])
     frame = validate(logged, schema, schema.inputs, url, checks=False)
-    if prediction_log.PREDICTION in logged:
-        frame[prediction_log.PREDICTION] = logged[prediction_log.PREDICTION].to_numpy()
+    for name in (prediction_log.PREDICTION, prediction_log.REQUEST_ID, prediction_log.RECORD):
+        if name in logged:
+            frame[name] = logged[name].to_numpy()
     return frame
 
 
@@ -200,6 +224,164 @@ def model_predictions(frame: pd.DataFrame) -> pd.Series | None:
     return predict_frame(bundle, features)["prediction"].reset_index(drop=True)
 
 
+def read_feedback(url: str, schema: Schema) -> pd.DataFrame:
+    """The labels under ``url`` (every CSV and parquet file, in name order; a later label for
+    the same record wins): columns ``_request_id``, ``_record`` and the target, typed as the
+    schema says. Empty when there are none. A file without the columns, or with a value that
+    is not a valid target, is a UserError naming the file (and the rows)."""
+    target = schema.target
+    keys = [prediction_log.REQUEST_ID, prediction_log.RECORD]
+    empty = pd.DataFrame(columns=[*keys, target.name])
+    try:
+        fs, root = prediction_log.filesystem(url)
+        if not fs.exists(root):
+            return empty
+        paths = [root] if fs.isfile(root) else sorted(fs.find(root))
+        frames = []
+        for path in paths:
+            if not path.endswith((".csv", ".parquet")):
+                continue
+            with fs.open(path, "rb") as source:
+                if path.endswith(".parquet"):
+                    frame = pd.read_parquet(source)
+                else:
+                    frame = pd.read_csv(source, dtype={"request_id": str})
+            frames.append(_feedback_frame(frame, schema, path))
+    except (ImportError, OSError) as error:
+        raise UserError(f"cannot read the feedback at {url}: {error}") from None
+    if not frames:
+        return empty
+    labels = pd.concat(frames, ignore_index=True)
+    return labels.drop_duplicates(keys, keep="last").reset_index(drop=True)
+
+
+def _feedback_frame(frame: pd.DataFrame, schema: Schema, path: str) -> pd.DataFrame:
+    target = schema.target
+    missing = [name for name in ("request_id", target.name) if name not in frame.columns]
+    if missing:
+        raise UserError(
+            f"{path}: feedback needs the columns request_id and '{target.name}' (and record, "
+            f"the record's position in the request, default 0); missing: {', '.join(missing)}"
+        )
+    if frame.empty:
+        return pd.DataFrame(columns=[prediction_log.REQUEST_ID, prediction_log.RECORD, target.name])
+    record = pd.to_numeric(frame["record"], errors="coerce") if "record" in frame else 0
+    bad = pd.Series(record, index=frame.index)
+    bad = bad.isna() | (bad < 0) | (bad % 1 != 0)
+    if bad.any():
+        rows = ", ".join(str(n + 2) for n in bad[bad].index[:5])
+        raise UserError(f"{path}: 'record' must be a whole number from 0 (line(s) {rows})")
+    labelled = validate(frame[[target.name]], schema, [target], path)
+    labelled.insert(0, prediction_log.RECORD, pd.Series(record, index=frame.index).astype("int64"))
+    labelled.insert(0, prediction_log.REQUEST_ID, frame["request_id"].astype(str).to_numpy())
+    return labelled
+
+
+def quality_report(
+    reference: tuple[pd.Series, pd.Series],
+    current: tuple[pd.Series, pd.Series],
+    schema: Schema,
+    tolerance: float,
+    html: Path | None = None,
+) -> dict[str, Any]:
+    """Evidently's classification or regression report of ``current`` (labels, predictions)
+    against ``reference`` (the same on the test split); a JSON-able summary."""
+    from evidently import (
+        BinaryClassification,
+        DataDefinition,
+        Dataset,
+        MulticlassClassification,
+        Regression,
+        Report,
+    )
+    from evidently.presets import ClassificationPreset, RegressionPreset
+
+    label, predicted = "target", "prediction"
+    regression = schema.task == "regression"
+
+    def frame(labels: pd.Series, predictions: pd.Series) -> pd.DataFrame:
+        # Both typed as the target, then compared as numbers or as labels.
+        typed = validate(
+            pd.DataFrame({schema.target.name: pd.Series(predictions).to_numpy()}),
+            schema,
+            [schema.target],
+            "predictions",
+            checks=False,
+        )[schema.target.name]
+        pair = {label: pd.Series(labels).reset_index(drop=True), predicted: typed}
+        kind = "float64" if regression else str
+        return pd.DataFrame({name: values.astype(kind) for name, values in pair.items()})
+
+    reference_frame, current_frame = frame(*reference), frame(*current)
+    if regression:
+        task: Any = {"regression": [Regression(target=label, prediction=predicted)]}
+        columns: dict[str, Any] = {"numerical_columns": [label, predicted]}
+        preset: Any = RegressionPreset()
+    else:
+        classes = sorted(set(reference_frame[label]) | set(current_frame[label]))
+        if len(classes) <= 2:
+            # The positive class is the last in order, as evaluate.py (scikit-learn) has it.
+            kind: Any = BinaryClassification(
+                target=label, prediction_labels=predicted, pos_label=classes[-1]
+            )
+        else:
+            kind = MulticlassClassification(target=label, prediction_labels=predicted)
+        task = {"classification": [kind]}
+        columns = {"categorical_columns": [label, predicted]}
+        preset = ClassificationPreset()
+    definition = DataDefinition(**task, **columns)
+
+    def dataset(data: pd.DataFrame) -> Any:
+        return Dataset.from_pandas(data, data_definition=definition)
+
+    snapshot = Report([preset]).run(dataset(current_frame), dataset(reference_frame))
+    if html is not None:
+        html.parent.mkdir(parents=True, exist_ok=True)
+        snapshot.save_html(str(html))
+    expected = Report([preset]).run(dataset(reference_frame), None)  # the test split's values
+
+    def values(report: Any) -> dict[str, Any]:
+        out = {}
+        for metric in report.dict()["metrics"]:
+            name, value = metric["config"]["type"].rsplit(":", 1)[-1], metric["value"]
+            if isinstance(value, dict) and "mean" in value:
+                value = value["mean"]
+            if isinstance(value, int | float):
+                out[name] = float(value)
+        return out
+
+    now, then = values(snapshot), values(expected)
+    headline, higher_is_better = HEADLINE[schema.task]
+    change = (now[headline] - then[headline]) / (abs(then[headline]) or 1.0)
+    degraded = (-change if higher_is_better else change) > tolerance
+    return {
+        "rows": len(current_frame),
+        "reference_rows": len(reference_frame),
+        "headline": headline,
+        "current": now[headline],
+        "reference": then[headline],
+        "relative_change": change,
+        "tolerance": tolerance,
+        "degraded": bool(degraded),
+        "metrics": {name: {"current": now[name], "reference": then.get(name)} for name in now},
+    }
+
+
+def _labelled(current: pd.DataFrame, labels: pd.DataFrame, target: str) -> pd.DataFrame:
+    """The served rows that have a label: their predictions and labels, joined by request id
+    and the record's position (logs written before positions were logged: their order)."""
+    keys = [prediction_log.REQUEST_ID, prediction_log.RECORD]
+    if prediction_log.REQUEST_ID not in current or prediction_log.PREDICTION not in current:
+        return pd.DataFrame(columns=[*keys, prediction_log.PREDICTION, target])
+    served = current[[prediction_log.REQUEST_ID, prediction_log.PREDICTION]].copy()
+    served[prediction_log.REQUEST_ID] = served[prediction_log.REQUEST_ID].astype(str)
+    if prediction_log.RECORD in current and current[prediction_log.RECORD].notna().all():
+        served[prediction_log.RECORD] = current[prediction_log.RECORD].astype("int64")
+    else:
+        served[prediction_log.RECORD] = served.groupby(prediction_log.REQUEST_ID).cumcount()
+    return served.merge(labels, on=keys, how="inner", validate="many_to_one")
+
+
 def _not_enough(rows: int, min_rows: int, source: str, drift_share: float) -> dict[str, Any]:
     return {
         "verdict": NOT_ENOUGH,
@@ -214,6 +396,7 @@ def _not_enough(rows: int, min_rows: int, source: str, drift_share: float) -> di
         "prediction_drift": None,
         "missing_values": {},
         "unseen_values": {},
+        "quality": None,
     }
 
 
@@ -232,6 +415,17 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="the prediction log's folder or URL (default: $PREDICTION_LOG or logs/predictions)",
     )
+    parser.add_argument(
+        "--feedback",
+        default=None,
+        help=f"labels to join by request id (default: $PREDICTION_FEEDBACK or {FEEDBACK_URL})",
+    )
+    parser.add_argument(
+        "--quality-reference",
+        type=Path,
+        default=Path("data/prepared/test.parquet"),
+        help="labelled rows the model's quality is compared with (the held-out test split)",
+    )
     parser.add_argument("--output-dir", type=Path, default=Path("reports"))
     parser.add_argument(
         "--min-rows", type=int, default=None, help="default: monitor.min_rows in params.yaml"
@@ -245,6 +439,9 @@ def main(argv: list[str] | None = None) -> int:
     min_rows = param(params, "min_rows", int) if args.min_rows is None else args.min_rows
     if window_days < 1 or min_rows < 1:
         raise UserError("monitor.window_days and monitor.min_rows (--min-rows) must be at least 1")
+    tolerance = param(params, "quality_tolerance", float) if "quality_tolerance" in params else 0.1
+    if tolerance < 0:
+        raise UserError(f"monitor.quality_tolerance must be at least 0, got {tolerance}")
 
     schema = load_schema()
     if not args.reference.exists():
@@ -254,7 +451,11 @@ def main(argv: list[str] | None = None) -> int:
         if not args.current.exists():
             raise UserError(f"{args.current} not found")
         source = str(args.current)
-        current = validate(read_table(args.current, schema), schema, inputs, source)
+        table = read_table(args.current, schema)
+        current = validate(table, schema, inputs, source)
+        if schema.target.name in table:  # a labelled batch
+            target = validate(table, schema, [schema.target], source)[schema.target.name]
+            current[LABEL] = target.to_numpy()
     else:
         url = args.log or prediction_log.url_from_env() or prediction_log.DEFAULT_URL
         source = f"{url} (served, last {window_days} day(s))"
@@ -277,17 +478,27 @@ def main(argv: list[str] | None = None) -> int:
 
     reference = validate(read_table(args.reference, schema), schema, inputs, str(args.reference))
     reference_predictions = model_predictions(reference)
+    extra = [LABEL, prediction_log.PREDICTION, prediction_log.REQUEST_ID, prediction_log.RECORD]
+    served = current[[name for name in extra if name in current]].reset_index(drop=True)
+    current = current.drop(columns=extra, errors="ignore")
     predictions = None
     if reference_predictions is not None:
-        served = (
-            current.pop(prediction_log.PREDICTION) if prediction_log.PREDICTION in current else None
-        )
-        current_predictions = served if served is not None else model_predictions(current)
-        if current_predictions is not None:
-            predictions = (reference_predictions, pd.Series(current_predictions))
-    current = current.drop(columns=[prediction_log.PREDICTION], errors="ignore")
+        if prediction_log.PREDICTION in served:
+            current_predictions = served[prediction_log.PREDICTION]
+        else:
+            current_predictions = model_predictions(current)
+            served[prediction_log.PREDICTION] = current_predictions
+        predictions = (reference_predictions, pd.Series(current_predictions))
     summary = drift_report(reference, current, drift_share, html, schema, predictions)
     summary["current"] = source
+    summary["quality"] = None
+    if reference_predictions is not None:
+        feedback = None
+        if args.current is None:
+            feedback = args.feedback or os.environ.get("PREDICTION_FEEDBACK") or FEEDBACK_URL
+        summary["quality"] = _quality(
+            served, feedback, args.quality_reference, schema, min_rows, tolerance, args.output_dir
+        )
     (args.output_dir / "drift.json").write_text(json.dumps(summary, indent=2) + "\n")
 
     verdict = "DRIFT DETECTED" if summary["drift_detected"] else "no drift"
@@ -311,11 +522,75 @@ def main(argv: list[str] | None = None) -> int:
             summary["prediction_drift"]["score"],
             summary["prediction_drift"]["threshold"],
         )
+    quality = summary["quality"]
+    if quality is not None and "degraded" in quality:
+        log.info(
+            "model quality on %d labelled row(s): %s %.4g against %.4g on the test split (%+.1f%%, "
+            "tolerance %.0f%%): %s; report: %s",
+            quality["rows"],
+            quality["headline"],
+            quality["current"],
+            quality["reference"],
+            100 * quality["relative_change"],
+            100 * quality["tolerance"],
+            "DEGRADED" if quality["degraded"] else "as expected",
+            args.output_dir / "quality.html",
+        )
+    elif quality is not None:
+        log.info("model quality: %s", quality["verdict"])
     for name, missing in summary["missing_values"].items():
         log.info("'%s': %d row(s) missing (%.0f%%)", name, missing["rows"], 100 * missing["share"])
     for name, unseen in summary["unseen_values"].items():
         log.info("'%s': %d row(s) with values not seen in training", name, unseen["rows"])
-    return 1 if summary["drift_detected"] else 0
+    degraded = quality is not None and quality.get("degraded", False)
+    return 1 if summary["drift_detected"] or degraded else 0
+
+
+def _quality(
+    served: pd.DataFrame,
+    feedback: str | None,
+    test_split: Path,
+    schema: Schema,
+    min_rows: int,
+    tolerance: float,
+    output_dir: Path,
+) -> dict[str, Any] | None:
+    """The quality section of the report: None without labels; "not enough labels" below
+    ``min_rows`` labelled rows; else quality_report's summary (and reports/quality.html)."""
+    target = schema.target.name
+    if feedback is not None:
+        labels = read_feedback(feedback, schema)
+        if labels.empty:
+            return None
+        labelled = _labelled(served, labels, target)
+        if len(labelled) < len(labels):
+            log.info(
+                "%d of %d label(s) in %s match no prediction served in the window",
+                len(labels) - len(labelled),
+                len(labels),
+                feedback,
+            )
+        pairs = (labelled[target], labelled[prediction_log.PREDICTION])
+    elif LABEL in served:
+        pairs = (served[LABEL], served[prediction_log.PREDICTION])
+    else:
+        return None
+    if len(pairs[0]) < min_rows:
+        return {"verdict": "not enough labels", "rows": len(pairs[0]), "min_rows": min_rows}
+    if not test_split.exists():
+        raise UserError(f"{test_split} not found (the labelled test split): run `make pipeline`")
+    columns = (*schema.inputs, schema.target)
+    test = validate(read_table(test_split, schema), schema, columns, str(test_split))
+    test_predictions = model_predictions(test.drop(columns=[target]))
+    quality = quality_report(
+        (test[target], test_predictions),
+        pairs,
+        schema,
+        tolerance,
+        output_dir / "quality.html",
+    )
+    quality["labels"] = feedback or "the batch's target column"
+    return quality
 
 
 if __name__ == "__main__":

@@ -191,7 +191,8 @@ def _prediction_logger(
 ) -> Callable[[pd.DataFrame, pd.DataFrame], None]:
     """Each chunk's records and predictions into the prediction log (prediction_log.py),
     written as it comes: a failed write costs the log its records (counted, logged), never
-    the batch. The request id is the run's: ``batch-<file>-<random>``."""
+    the batch. The request id is the run's, ``batch-<file>-<random>`` (logged), and a
+    record's position its row in the file (from 0): the keys of labels that come later."""
     from . import prediction_log
 
     url = prediction_log.url_from_env() or prediction_log.DEFAULT_URL
@@ -199,9 +200,13 @@ def _prediction_logger(
     run_id = f"batch-{source.name}-{uuid.uuid4().hex[:8]}"
     log.info("logging the predictions to %s (request id %s)", url, run_id)
 
+    logged = 0
+
     def on_chunk(raw: pd.DataFrame, predictions: pd.DataFrame) -> None:
+        nonlocal logged
         records = raw.to_dict(orient="records")
-        log_.submit_rows(prediction_log.frame_rows(records, predictions, run_id))
+        log_.submit_rows(prediction_log.frame_rows(records, predictions, run_id, logged))
+        logged += len(records)
 
     return on_chunk
 

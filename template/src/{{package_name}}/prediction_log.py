@@ -3,7 +3,8 @@
 The service hands each answered ``POST /predict`` to a ``PredictionLog``: the request's body,
 the response's body, a request id and the time. That costs the request two list appends and
 no parsing; a background thread parses the bodies into one row a record (the record's
-columns, ``_prediction``, ``_probability_<label>``, ``_request_id``, ``_logged_at``) and
+columns, ``_prediction``, ``_probability_<label>``, ``_request_id``, ``_record`` (the record's
+position in its request, from 0), ``_logged_at``) and
 writes them under the log's URL, one folder a day::
 
     <url>/date=2026-11-27/part-20261127T101500Z-<pid>-<random>.parquet
@@ -47,6 +48,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_URL = "logs/predictions"
 TIMESTAMP, REQUEST_ID, PREDICTION = "_logged_at", "_request_id", "_prediction"
+RECORD = "_record"  # the record's position in its request: with the request id, its key
 PROBABILITY_PREFIX = "_probability_"
 OFF = {"", "off", "false", "0", "none"}
 _STOP = object()
@@ -166,12 +168,12 @@ def rows_from_bodies(
     if len(records) != len(predictions):
         raise ValueError(f"{len(records)} records but {len(predictions)} predictions")
     rows = []
-    for record, answer in zip(records, predictions, strict=True):
+    for position, (record, answer) in enumerate(zip(records, predictions, strict=True)):
         row = dict(record)
         row[PREDICTION] = answer.get("prediction")
         for label, probability in (answer.get("probabilities") or {}).items():
             row[PROBABILITY_PREFIX + label] = probability
-        row[REQUEST_ID], row[TIMESTAMP] = request_id, logged_at
+        row[REQUEST_ID], row[RECORD], row[TIMESTAMP] = request_id, position, logged_at
         rows.append(row)
     return rows
 
@@ -374,18 +376,21 @@ def from_env(schema: Any, **callbacks: Any) -> PredictionLog | None:
 
 
 def frame_rows(
-    records: Iterable[dict[str, Any]], predictions: Any, request_id: str
+    records: Iterable[dict[str, Any]], predictions: Any, request_id: str, first_record: int = 0
 ) -> list[dict[str, Any]]:
-    """Rows for the batch CLI: its records and ``predict_frame``'s output, side by side."""
+    """Rows for the batch CLI: its records and ``predict_frame``'s output, side by side; the
+    run is the request, and a record's position is its row in the file (from 0:
+    ``first_record`` is the chunk's first)."""
     now = dt.datetime.now(dt.UTC)
     rows = []
-    for record, out in zip(records, predictions.to_dict(orient="records"), strict=True):
+    outputs = predictions.to_dict(orient="records")
+    for position, (record, out) in enumerate(zip(records, outputs, strict=True), first_record):
         row = dict(record)
         for name, value in out.items():
             if name == "prediction":
                 row[PREDICTION] = value.item() if hasattr(value, "item") else value
             elif name.startswith("probability_"):
                 row[PROBABILITY_PREFIX + name.removeprefix("probability_")] = float(value)
-        row[REQUEST_ID], row[TIMESTAMP] = request_id, now
+        row[REQUEST_ID], row[RECORD], row[TIMESTAMP] = request_id, position, now
         rows.append(row)
     return rows
