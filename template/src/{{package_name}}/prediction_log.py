@@ -51,7 +51,6 @@ TIMESTAMP, REQUEST_ID, PREDICTION = "_logged_at", "_request_id", "_prediction"
 RECORD = "_record"  # the record's position in its request: with the request id, its key
 PROBABILITY_PREFIX = "_probability_"
 OFF = {"", "off", "false", "0", "none"}
-_STOP = object()
 
 
 def url_from_env() -> str | None:
@@ -203,6 +202,8 @@ class PredictionLog:
         self._on_drop, self._on_write = on_drop, on_write
         self._warn_every, self._last_warning = warn_every, -float("inf")
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self.poll = min(0.25, file_seconds)
         self._queued_bytes = 0
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
@@ -261,20 +262,18 @@ class PredictionLog:
                     self._thread.start()
 
     def _run(self) -> None:
+        # The thread wakes every `poll` seconds and takes what is queued, rather than being
+        # woken by each request: a wake-up a request costs the serving thread a GIL hand-off
+        # (measured: 19% of the throughput at 16 clients).
         buffer: list[dict[str, Any]] = []
         oldest = 0.0
         while True:
-            timeout = (
-                None if not buffer else max(0.0, oldest + self.file_seconds - time.monotonic())
-            )
-            try:
-                item = self._queue.get(timeout=timeout)
-            except queue.Empty:
-                item = None
-            if item is _STOP:
-                self._flush(buffer)
-                return
-            if item is not None:
+            stopping = self._stop.wait(self.poll)
+            while True:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
                 request_body, response_body, request_id, when, size = item
                 with self._lock:
                     self._queued_bytes -= size
@@ -286,9 +285,13 @@ class PredictionLog:
                 if rows and not buffer:
                     oldest = time.monotonic()
                 buffer.extend(rows)
-            if buffer and (
-                len(buffer) >= self.file_rows or time.monotonic() - oldest >= self.file_seconds
-            ):
+                if len(buffer) >= self.file_rows:
+                    self._flush(buffer)
+                    buffer = []
+            if stopping:
+                self._flush(buffer)
+                return
+            if buffer and time.monotonic() - oldest >= self.file_seconds:
                 self._flush(buffer)
                 buffer = []
 
@@ -346,7 +349,7 @@ class PredictionLog:
         thread = self._thread
         if thread is None:
             return
-        self._queue.put(_STOP)
+        self._stop.set()
         thread.join(timeout)
         if thread.is_alive():
             self._drop("shutdown", 1)
