@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import signal
@@ -192,3 +193,74 @@ def test_sigterm_lets_requests_in_flight_finish(project: Project) -> None:
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{base}/readyz", timeout=2)
     assert "Traceback" not in log, log[-4000:]
+
+
+def _status_until(url: str, status: int, server: Server, timeout: float = 60) -> httpx.Response:
+    """GET `url` until it answers `status` (connection refused while the server starts)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            answer = httpx.get(url, timeout=2)
+            if answer.status_code == status:
+                return answer
+        except httpx.HTTPError:
+            pass
+        assert server.process.poll() is None, server.read_log()[-4000:]
+        assert time.monotonic() < deadline, f"{url} never answered {status}"
+        time.sleep(0.2)
+
+
+def test_not_ready_while_the_model_loads_nor_when_it_cannot(
+    project: Project, tmp_path: Path
+) -> None:
+    """The model loads in the background: the server answers from the start, /readyz and
+    /predict 503 (with Retry-After) until it is in, then 200. Here the model comes through a
+    FIFO, so it arrives when the test writes it. A model that cannot be loaded: /readyz,
+    /livez and /predict 503 with the reason, logged in one line, no traceback."""
+    request = json.loads(project.read("examples/request.json"))
+    fifo = tmp_path / "model.joblib"
+    os.mkfifo(fifo)
+    port = free_port()
+    server = _start_unready(project, port, fifo)
+    try:
+        _status_until(f"{server.url}/livez", 200, server)
+        assert httpx.get(f"{server.url}/readyz", timeout=5).status_code == 503
+        early = httpx.post(f"{server.url}/predict", json=request, timeout=5)
+        assert early.status_code == 503 and "still loading" in early.text, early.text
+        assert early.headers["retry-after"] == "1"
+        with fifo.open("wb") as model:  # blocks until the worker opens it to load
+            model.write((project.path / "models" / "model.joblib").read_bytes())
+        _status_until(f"{server.url}/readyz", 200, server)
+        answer = httpx.post(f"{server.url}/predict", json=request, timeout=10)
+        assert answer.status_code == 200, answer.text
+    finally:
+        log = _stop(server)
+    assert "Traceback" not in log, log[-4000:]
+
+    broken = tmp_path / "broken.joblib"
+    broken.write_text("not a model")
+    server = _start_unready(project, free_port(), broken)
+    try:
+        _status_until(f"{server.url}/livez", 503, server)
+        assert httpx.get(f"{server.url}/readyz", timeout=5).status_code == 503
+        refused = httpx.post(f"{server.url}/predict", json=request, timeout=5)
+        assert refused.status_code == 503, refused.text
+        assert "is not a model written by the train stage" in refused.text, refused.text
+    finally:
+        log = _stop(server)
+    assert "the model cannot be served: " in log and "Traceback" not in log, log[-4000:]
+
+
+def _start_unready(project: Project, port: int, model: Path) -> Server:
+    """`bentoml serve` with one worker on MODEL_PATH=model, not waited for."""
+    package = project.answers["package_name"]
+    return Server(
+        [
+            *(".venv/bin/bentoml", "serve", f"{package}.service:ModelService"),
+            *("--host", "127.0.0.1", "--port", str(port)),
+        ],
+        project.path,
+        port,
+        env={"MODEL_PATH": str(model), "WORKERS": "1", "PREDICTION_LOG": "off"},
+        log=project.path / f"serve-{port}.log",
+    )
