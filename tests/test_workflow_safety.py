@@ -189,7 +189,7 @@ def test_the_monitor_dispatches_retraining_on_the_default_branch_from_a_schedule
         github=github_context("schedule", repository=REPOSITORY, default_branch="trunk"),
         variables={},
     )
-    drift = JobResult("drift", "success", outputs={"drift": "true"})
+    drift = JobResult("drift", "success", outputs={"drift": "true", "new_data": "true"})
     monitor = baked().path / ".github" / "workflows" / "monitor.yml"
     assert runner.run(monitor, ["retrain"], {"drift": drift})["retrain"].result == "success"
     calls = [json.loads(line) for line in log.read_text().splitlines()]
