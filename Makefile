@@ -23,7 +23,7 @@ help: ## Show this help
 install: $(UV) ## Install the template's dev environment (copier, pytest, uv, linters)
 	$(UV) sync --frozen
 
-install-system: ## Install the system tools the e2e tests use (podman, Node; see .ci/deps.d)
+install-system: ## Install the system tools the e2e tests use (podman, Node, Azurite, wrk; see .ci/deps.d)
 	@for script in .ci/deps.d/*.sh; do [ -e "$$script" ] && bash "$$script"; done; true
 
 demo: install ## Generate the default project into demo/ and run its lifecycle

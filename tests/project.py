@@ -402,3 +402,55 @@ def moto_s3(log: Path) -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+# Azurite's documented development account: a public, fixed key, not a secret.
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+AZURITE = TEMPLATE_ROOT / ".tools" / "node" / "node_modules" / ".bin" / "azurite-blob"
+
+
+def _until_listening(port: int, server: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if server.poll() is not None:
+            raise AssertionError(f"the server exited ({server.returncode}):\n{log.read_text()}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1):
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"nothing listens on {port} after {timeout} s:\n{log.read_text()}")
+        time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def object_store(kind: str, bucket: str, folder: Path) -> Iterator[dict[str, str]]:
+    """An Azure Blob Storage (Azurite, npm: .ci/deps.d/azurite.sh) or Google Cloud Storage
+    (gcp-storage-emulator, PyPI) server on loopback until the block ends; the environment that
+    points adlfs or gcsfs at it. A GCS ``bucket`` is made; an Azure container is the caller's
+    to make (with adlfs, which the template's environment does not have)."""
+    port, log = free_port(), folder / f"{kind}.log"
+    if kind == "az":
+        require(AZURITE.exists(), "azurite is not installed (make install-system)")
+        command = [str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", str(port)]
+        command += ["--location", str(folder / "azurite"), "--skipApiVersionCheck", "--loose"]
+        env = {
+            "AZURE_STORAGE_CONNECTION_STRING": (
+                f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};"
+                f"AccountKey={AZURITE_KEY};BlobEndpoint=http://127.0.0.1:{port}/{AZURITE_ACCOUNT};"
+            )
+        }
+    else:
+        emulator = Path(sys.executable).parent / "gcp-storage-emulator"
+        command = [str(emulator), "start", "--host", "127.0.0.1", "--port", str(port)]
+        command += ["--in-memory", "--default-bucket", bucket]
+        env = {"STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{port}"}
+    with log.open("w") as out:
+        server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        _until_listening(port, server, log)
+        yield env
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
