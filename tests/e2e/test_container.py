@@ -245,7 +245,8 @@ def test_container_serves_as_non_root_and_stops_within_grace(image: Image, tmp_p
 
 
 def test_image_size_benchmark(image: Image) -> None:
-    """benchmarks/image_size.py on this image: at most 500 MB, and against a single stage."""
+    """benchmarks/image_size.py on this image: at most 500 MB (`make bench` also builds the
+    single-stage image it compares with: minutes the suite does not spend)."""
     result = subprocess.run(
         [
             *(sys.executable, "-m", "benchmarks.image_size"),
@@ -255,6 +256,7 @@ def test_image_size_benchmark(image: Image) -> None:
             image.ref,
             "--base-image",
             containers.BASE_IMAGE,
+            "--no-baseline",
         ],
         capture_output=True,
         text=True,
@@ -264,7 +266,9 @@ def test_image_size_benchmark(image: Image) -> None:
     )
     print(result.stdout)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-6000:]
-    assert "serving image" in result.stdout and "single-stage" in result.stdout
+    assert "serving image" in result.stdout and "OK: the serving image is within 500 MB" in (
+        result.stdout
+    )
 
 
 # --- helpers ---------------------------------------------------------------------------------
