@@ -49,7 +49,10 @@ def load(report: Path) -> dict[str, Any]:
 
 
 def issue_body(summary: dict[str, Any]) -> str:
-    """The issue (or comment) text: what drifted, how much, and where the report is."""
+    """The issue (or comment) text: what drifted, how much (or how the model's quality fell),
+    and where the reports are."""
+    if not summary["drift_detected"]:  # the model's quality alone
+        return "\n".join([*quality_lines(summary)[1:], *_closing()]) + "\n"
     drifted = summary["drifted_columns"]
     columns = summary.get("columns", {})
     lines = [
@@ -70,15 +73,24 @@ def issue_body(summary: dict[str, Any]) -> str:
             f"{'?' if threshold is None else f'{threshold:.4g}'} |"
         )
     lines += quality_lines(summary)
+    lines += _closing()
+    return "\n".join(lines) + "\n"
+
+
+def _closing() -> list[str]:
+    """Where the report is, and what happens next."""
     run_url = os.environ.get("RUN_URL")
-    lines += [
+    return [
         "",
-        f"The HTML report is the `drift-report` artifact of [this run]({run_url})."
+        f"The HTML reports are the `drift-report` artifact of [this run]({run_url})."
         if run_url
-        else "The HTML report: `reports/drift.html` (`make monitor`).",
+        else "The HTML reports: `reports/drift.html`, `reports/quality.html` (`make monitor`).",
         *next_steps(os.environ.get("NEW_DATA", ""), os.environ.get("RETRAIN_ON_DRIFT", "")),
     ]
-    return "\n".join(lines) + "\n"
+
+
+def title(summary: dict[str, Any]) -> str:
+    return TITLE if summary["drift_detected"] else "Model quality degraded"
 
 
 def next_steps(new_data: str, retrain_on_drift: str) -> list[str]:
@@ -103,10 +115,13 @@ def next_steps(new_data: str, retrain_on_drift: str) -> list[str]:
             "",
             f"{check} **No retraining was started**: the data committed is what the model was "
             "trained on (`make new-data`), so a retrain would learn the same model. To adapt "
-            "the model, add recent labelled rows to the training data (e.g. the logged "
-            "traffic joined with its labels, see the README's Monitoring section), `dvc add` "
-            "it, commit and push the `.dvc` file (`dvc push` the data): the next drift run "
-            "retrains, or run the Retrain workflow by hand.",
+            "it, add recent labelled rows to the training data (e.g. the logged traffic "
+            "joined with its labels, see the README's Monitoring section) with `dvc add` and "
+            "`dvc push`, then either run `make pipeline` and commit `dvc.lock`, the `.dvc` "
+            "file and the metrics, or commit the `.dvc` file alone and run the Retrain "
+            "workflow, which opens the pull request with the retrained model (CI's "
+            "`make check-lock` fails on that commit until the pull request is merged; a "
+            "drift found meanwhile starts the retraining itself).",
         ]
     return ["", f"{check} With new labelled data, retrain (the Retrain workflow)."]
 
@@ -121,7 +136,7 @@ def gh(*args: str, stdin: str | None = None) -> str:
     return result.stdout.strip()
 
 
-def open_or_comment(body: str) -> str:
+def open_or_comment(body: str, title: str = TITLE) -> str:
     """Comment on the open drift issue if there is one, else open it; return what was done."""
     found = json.loads(
         gh("issue", "list", "--state", "open", "--label", LABEL, "--json", "number", "--limit", "1")
@@ -141,7 +156,7 @@ def open_or_comment(body: str) -> str:
         "--description",
         "Data drift found by the monitor workflow",
     )
-    url = gh("issue", "create", "--title", TITLE, "--label", LABEL, "--body-file", "-", stdin=body)
+    url = gh("issue", "create", "--title", title, "--label", LABEL, "--body-file", "-", stdin=body)
     return f"opened {url}"
 
 
@@ -200,10 +215,11 @@ def main(argv: list[str] | None = None) -> int:
     if os.environ.get("DRY_RUN") == "1" or os.environ.get("GITHUB_ACTIONS") != "true":
         sys.stdout.write(
             "DRY RUN (outside GitHub Actions, or DRY_RUN=1): on GitHub this opens the issue "
-            f"below, labelled '{LABEL}', or comments on the open one.\n\n# {TITLE}\n\n{body}"
+            f"below, labelled '{LABEL}', or comments on the open one.\n\n"
+            f"# {title(summary)}\n\n{body}"
         )
         return 0
-    sys.stdout.write(open_or_comment(body) + "\n")
+    sys.stdout.write(open_or_comment(body, title(summary)) + "\n")
     return 0
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import json
 import random
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -195,27 +196,48 @@ def test_drifted_traffic_logged_to_s3_is_flagged(project: Project, s3_endpoint: 
 def test_the_log_on_azure_and_gcs_is_written_and_monitored(
     project: Project, store: str, tmp_path: Path
 ) -> None:
-    """az:// and gs:// through fsspec, on Azurite and gcp-storage-emulator: `make
-    predict-batch LOG=1` logs there as the service does, and `make monitor` reads every row
-    back. (adlfs or gcsfs comes with dvc[azure] or dvc[gs] in a project generated for that
+    """az:// and gs:// through fsspec, on Azurite and gcp-storage-emulator: the batch CLI
+    logs there as the service does (in chunks: each record's position in the whole file),
+    labels are put beside it, and `make monitor` reads every row and joins every label.
+    (adlfs or gcsfs comes with dvc[azure] or dvc[gs] in a project generated for that
     remote; this one is the default project.)"""
     project.run("uv", "pip", "install", "--quiet", "adlfs" if store == "az" else "gcsfs")
     rows = 250  # above monitor.min_rows
-    lines = (project.path / "data" / "raw" / "customers.csv").read_text().splitlines()
+    table = list(csv.DictReader((project.path / "data" / "raw" / "customers.csv").open()))[:rows]
     batch = project.path / "reports" / f"batch-{store}.csv"
     batch.parent.mkdir(exist_ok=True)
-    batch.write_text("\n".join(lines[: rows + 1]) + "\n")
+    with batch.open("w", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=[k for k in table[0] if k != TARGET])
+        writer.writeheader()
+        writer.writerows({k: v for k, v in row.items() if k != TARGET} for row in table)
+    root = f"{store}://{BUCKET}/my-model"
     with object_store(store, BUCKET, tmp_path) as store_env:
-        url = f"{store}://{BUCKET}/my-model/predictions"
-        env = {**store_env, "PREDICTION_LOG": url}
+        env = {
+            **store_env,
+            "PREDICTION_LOG": f"{root}/predictions",
+            "PREDICTION_FEEDBACK": f"{root}/feedback",
+        }
+        python = ".venv/bin/python"
         if store == "az":  # the container, as its owner makes it once
             make = f"import adlfs; adlfs.AzureBlobFileSystem().mkdir({BUCKET!r})"
-            project.run(".venv/bin/python", "-c", make, env=env)
-        output = f"reports/scored-{store}.csv"
-        scored = project.run(
-            "make", "predict-batch", f"INPUT={batch}", f"OUTPUT={output}", "LOG=1", env=env
+            project.run(python, "-c", make, env=env)
+        package = project.answers["package_name"]
+        output = project.path / "reports" / f"scored-{store}.csv"
+        predict = [python, "-m", f"{package}.predict", str(batch), str(output)]
+        scored = project.run(*predict, "--log", "--chunk-rows", "100", env=env)
+        logged = re.search(r"logging the predictions to (\S+) \(request id (\S+)\)", scored.stderr)
+        assert logged and logged.group(1) == env["PREDICTION_LOG"], scored.stderr
+        # The labels, keyed by the run's request id and each row's position in the file.
+        labels = "request_id,record,churned\n" + "".join(
+            f"{logged.group(2)},{n},{row[TARGET]}\n" for n, row in enumerate(table)
         )
-        assert f"logging the predictions to {url}" in scored.stderr, scored.stderr
+        put = "import fsspec, sys\nwith fsspec.open(sys.argv[1], 'w') as f: f.write(sys.argv[2])"
+        project.run(python, "-c", put, f"{root}/feedback/labels.csv", labels, env=env)
         code, said, report = _monitor(project, env)
     assert code == 0, said
-    assert report["current_rows"] == rows and url in report["current"], report
+    assert report["current_rows"] == rows and env["PREDICTION_LOG"] in report["current"], report
+    quality = report["quality"]
+    assert quality is not None and quality["rows"] == rows, quality
+    answered = [row["prediction"] for row in csv.DictReader(output.open())]
+    right = sum(a == row[TARGET] for a, row in zip(answered, table, strict=True))
+    assert quality["current"] == pytest.approx(right / rows), quality

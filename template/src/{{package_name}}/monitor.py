@@ -46,7 +46,7 @@ from typing import Any
 import pandas as pd
 
 from . import prediction_log
-from .schema import Schema, load_schema, read_table, validate
+from .schema import TEXT_KINDS, Schema, load_schema, read_table, validate
 from .settings import UserError, load_params, param, run_cli
 
 log = logging.getLogger(__name__)
@@ -57,6 +57,7 @@ NUMERIC_METHOD, CATEGORICAL_METHOD = "wasserstein", "jensenshannon"
 NOT_ENOUGH = "not enough traffic"
 FEEDBACK_URL = "logs/feedback"
 LABEL = "_label"  # a labelled batch's target, beside its records
+LABEL_FILES = (".csv", ".parquet")
 # The headline metric of each task, and whether higher is better.
 HEADLINE = {"classification": ("Accuracy", True), "regression": ("RMSE", False)}
 
@@ -236,16 +237,26 @@ def read_feedback(url: str, schema: Schema) -> pd.DataFrame:
         fs, root = prediction_log.filesystem(url)
         if not fs.exists(root):
             return empty
-        paths = [root] if fs.isfile(root) else sorted(fs.find(root))
+        single = fs.isfile(root)
+        if single and not root.endswith(LABEL_FILES):
+            raise UserError(f"{url}: feedback is a .csv or .parquet file, or a folder of them")
+        paths = [root] if single else sorted(fs.find(root))
+        # Read as read_table reads: a text target stays text ("01" is not 1, "NA" is a value).
+        text = {target.name: "string"} if target.kind in TEXT_KINDS else {}
+        options = {"dtype": {"request_id": str, **text}, "keep_default_na": False}
         frames = []
         for path in paths:
-            if not path.endswith((".csv", ".parquet")):
+            if not path.endswith(LABEL_FILES):
                 continue
-            with fs.open(path, "rb") as source:
-                if path.endswith(".parquet"):
-                    frame = pd.read_parquet(source)
-                else:
-                    frame = pd.read_csv(source, dtype={"request_id": str})
+            try:
+                with fs.open(path, "rb") as source:
+                    if path.endswith(".parquet"):
+                        frame = pd.read_parquet(source)
+                    else:
+                        frame = pd.read_csv(source, na_values=[""], **options)
+            except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as error:
+                # Empty or broken CSV, not parquet: one line, naming the file.
+                raise UserError(f"cannot read {path}: {str(error).splitlines()[0]}") from None
             frames.append(_feedback_frame(frame, schema, path))
     except (ImportError, OSError) as error:
         raise UserError(f"cannot read the feedback at {url}: {error}") from None
@@ -257,6 +268,7 @@ def read_feedback(url: str, schema: Schema) -> pd.DataFrame:
 
 def _feedback_frame(frame: pd.DataFrame, schema: Schema, path: str) -> pd.DataFrame:
     target = schema.target
+    frame = frame.reset_index(drop=True)  # a parquet file may bring an index of its own
     missing = [name for name in ("request_id", target.name) if name not in frame.columns]
     if missing:
         raise UserError(
@@ -300,14 +312,19 @@ def quality_report(
     regression = schema.task == "regression"
 
     def frame(labels: pd.Series, predictions: pd.Series) -> pd.DataFrame:
-        # Both typed as the target, then compared as numbers or as labels.
-        typed = validate(
-            pd.DataFrame({schema.target.name: pd.Series(predictions).to_numpy()}),
-            schema,
-            [schema.target],
-            "predictions",
-            checks=False,
-        )[schema.target.name]
+        # A regressor's predictions are numbers (fractional for an integer target); a
+        # classifier's are typed as the target, then both compared as labels.
+        values = pd.Series(predictions).reset_index(drop=True)
+        if regression:
+            typed = pd.to_numeric(values, errors="coerce")
+        else:
+            typed = validate(
+                pd.DataFrame({schema.target.name: values.to_numpy()}),
+                schema,
+                [schema.target],
+                "predictions",
+                checks=False,
+            )[schema.target.name]
         pair = {label: pd.Series(labels).reset_index(drop=True), predicted: typed}
         kind = "float64" if regression else str
         return pd.DataFrame({name: values.astype(kind) for name, values in pair.items()})
@@ -318,7 +335,10 @@ def quality_report(
         columns: dict[str, Any] = {"numerical_columns": [label, predicted]}
         preset: Any = RegressionPreset()
     else:
-        classes = sorted(set(reference_frame[label]) | set(current_frame[label]))
+        classes = sorted(
+            set(reference_frame[label]) | set(current_frame[label]),
+            key=float if schema.target.numeric else str,  # as scikit-learn orders them
+        )
         if len(classes) <= 2:
             # The positive class is the last in order, as evaluate.py (scikit-learn) has it.
             kind: Any = BinaryClassification(
@@ -379,7 +399,9 @@ def _labelled(current: pd.DataFrame, labels: pd.DataFrame, target: str) -> pd.Da
         served[prediction_log.RECORD] = current[prediction_log.RECORD].astype("int64")
     else:
         served[prediction_log.RECORD] = served.groupby(prediction_log.REQUEST_ID).cumcount()
-    return served.merge(labels, on=keys, how="inner", validate="many_to_one")
+    # A request id sent twice (a client's retry): its last answer is the one that counts.
+    served = served.drop_duplicates(keys, keep="last")
+    return served.merge(labels, on=keys, how="inner", validate="one_to_one")
 
 
 def _not_enough(rows: int, min_rows: int, source: str, drift_share: float) -> dict[str, Any]:
@@ -447,6 +469,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.reference.exists():
         raise UserError(f"{args.reference} not found: run `make pipeline` first")
     inputs = schema.inputs
+    url = args.log or prediction_log.url_from_env() or prediction_log.DEFAULT_URL
     if args.current is not None:
         if not args.current.exists():
             raise UserError(f"{args.current} not found")
@@ -457,7 +480,6 @@ def main(argv: list[str] | None = None) -> int:
             target = validate(table, schema, [schema.target], source)[schema.target.name]
             current[LABEL] = target.to_numpy()
     else:
-        url = args.log or prediction_log.url_from_env() or prediction_log.DEFAULT_URL
         source = f"{url} (served, last {window_days} day(s))"
         current = served_traffic(url, window_days, schema)
 
@@ -492,14 +514,36 @@ def main(argv: list[str] | None = None) -> int:
     summary = drift_report(reference, current, drift_share, html, schema, predictions)
     summary["current"] = source
     summary["quality"] = None
+    report = args.output_dir / "drift.json"
+    report.write_text(json.dumps(summary, indent=2) + "\n")  # the drift verdict, whatever follows
     if reference_predictions is not None:
         feedback = None
         if args.current is None:
-            feedback = args.feedback or os.environ.get("PREDICTION_FEEDBACK") or FEEDBACK_URL
-        summary["quality"] = _quality(
-            served, feedback, args.quality_reference, schema, min_rows, tolerance, args.output_dir
-        )
-    (args.output_dir / "drift.json").write_text(json.dumps(summary, indent=2) + "\n")
+            label_days = (
+                param(params, "label_window_days", int) if "label_window_days" in params else 180
+            )
+            feedback = (
+                args.feedback or os.environ.get("PREDICTION_FEEDBACK") or FEEDBACK_URL,
+                url,
+                label_days,
+            )
+        elif args.feedback:
+            log.warning("--feedback is for the served traffic: a batch's labels are its target")
+        try:
+            summary["quality"] = _quality(
+                served,
+                feedback,
+                args.quality_reference,
+                schema,
+                min_rows,
+                tolerance,
+                args.output_dir,
+            )
+        except UserError as error:
+            summary["quality"] = {"verdict": "error", "error": str(error)}
+            report.write_text(json.dumps(summary, indent=2) + "\n")
+            raise
+        report.write_text(json.dumps(summary, indent=2) + "\n")
 
     verdict = "DRIFT DETECTED" if summary["drift_detected"] else "no drift"
     log.info(
@@ -548,7 +592,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _quality(
     served: pd.DataFrame,
-    feedback: str | None,
+    feedback: tuple[str, str, int] | None,
     test_split: Path,
     schema: Schema,
     min_rows: int,
@@ -556,19 +600,31 @@ def _quality(
     output_dir: Path,
 ) -> dict[str, Any] | None:
     """The quality section of the report: None without labels; "not enough labels" below
-    ``min_rows`` labelled rows; else quality_report's summary (and reports/quality.html)."""
+    ``min_rows`` labelled rows; else quality_report's summary (and reports/quality.html).
+
+    ``feedback``: where the labels are, the prediction log and how many days back to match
+    them in (``monitor.label_window_days``: a label often comes long after its prediction,
+    later than the drift window); None for a batch, whose labels are in ``served``."""
     target = schema.target.name
     if feedback is not None:
-        labels = read_feedback(feedback, schema)
+        feedback_url, log_url, days = feedback
+        labels = read_feedback(feedback_url, schema)
         if labels.empty:
             return None
-        labelled = _labelled(served, labels, target)
+        since = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=days - 1)
+        keys = [prediction_log.REQUEST_ID, prediction_log.RECORD, prediction_log.PREDICTION]
+        try:
+            logged = prediction_log.read_log(log_url, since, keys)
+        except (ImportError, OSError) as error:
+            raise UserError(f"cannot read the prediction log at {log_url}: {error}") from None
+        labelled = _labelled(logged, labels, target)
         if len(labelled) < len(labels):
             log.info(
-                "%d of %d label(s) in %s match no prediction served in the window",
+                "%d of %d label(s) in %s match no prediction served in the last %d days",
                 len(labels) - len(labelled),
                 len(labels),
-                feedback,
+                feedback_url,
+                days,
             )
         pairs = (labelled[target], labelled[prediction_log.PREDICTION])
     elif LABEL in served:
@@ -589,7 +645,7 @@ def _quality(
         tolerance,
         output_dir / "quality.html",
     )
-    quality["labels"] = feedback or "the batch's target column"
+    quality["labels"] = feedback[0] if feedback else "the batch's target column"
     return quality
 
 

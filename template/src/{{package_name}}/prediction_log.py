@@ -135,9 +135,9 @@ def write_rows(
     return written
 
 
-def read_log(url: str, since: dt.date | None = None) -> Any:
+def read_log(url: str, since: dt.date | None = None, columns: list[str] | None = None) -> Any:
     """Every row logged under ``url`` on ``since`` or later (a pandas DataFrame; empty when
-    nothing was logged)."""
+    nothing was logged); only ``columns``, when given (those a file has)."""
     import pandas as pd
 
     fs, root = filesystem(url)
@@ -154,7 +154,8 @@ def read_log(url: str, since: dt.date | None = None) -> Any:
             continue
         for path in sorted(fs.glob(f"{folder.rstrip('/')}/*.parquet")):
             with fs.open(path, "rb") as source:
-                frames.append(pd.read_parquet(source))
+                frame = pd.read_parquet(source)
+            frames.append(frame if columns is None else frame[frame.columns.intersection(columns)])
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
@@ -203,7 +204,7 @@ class PredictionLog:
         self._warn_every, self._last_warning = warn_every, -float("inf")
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._stop = threading.Event()
-        self.poll = min(0.25, file_seconds)
+        self.poll = max(0.01, min(0.25, file_seconds))
         self._queued_bytes = 0
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
