@@ -40,6 +40,7 @@ import html as html_text
 import json
 import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -277,16 +278,22 @@ def _feedback_frame(frame: pd.DataFrame, schema: Schema, path: str) -> pd.DataFr
         )
     if frame.empty:
         return pd.DataFrame(columns=[prediction_log.REQUEST_ID, prediction_log.RECORD, target.name])
-    record = pd.to_numeric(frame["record"], errors="coerce") if "record" in frame else 0
-    bad = pd.Series(record, index=frame.index)
-    bad = bad.isna() | (bad < 0) | (bad % 1 != 0)
+    # A row without a label (not known yet) is skipped; the others are checked, numbered as
+    # everywhere in this project (1: the file's first data row).
+    known = frame[target.name].notna()
+    record = pd.Series(
+        pd.to_numeric(frame["record"], errors="coerce") if "record" in frame else 0,
+        index=frame.index,
+    )
+    bad = known & (record.isna() | (record < 0) | (record % 1 != 0))
     if bad.any():
-        rows = ", ".join(str(n + 2) for n in bad[bad].index[:5])
-        raise UserError(f"{path}: 'record' must be a whole number from 0 (line(s) {rows})")
-    labelled = validate(frame[[target.name]], schema, [target], path)
-    labelled.insert(0, prediction_log.RECORD, pd.Series(record, index=frame.index).astype("int64"))
+        rows = ", ".join(str(n + 1) for n in bad[bad].index[:5])
+        raise UserError(f"{path}: 'record' must be a whole number from 0 (row(s) {rows})")
+    optional = replace(target, nullable=True)
+    labelled = validate(frame[[target.name]], schema, [optional], path)
+    labelled.insert(0, prediction_log.RECORD, record.fillna(0).astype("int64"))
     labelled.insert(0, prediction_log.REQUEST_ID, frame["request_id"].astype(str).to_numpy())
-    return labelled
+    return labelled[known.to_numpy()].reset_index(drop=True)
 
 
 def quality_report(
@@ -476,9 +483,12 @@ def main(argv: list[str] | None = None) -> int:
         source = str(args.current)
         table = read_table(args.current, schema)
         current = validate(table, schema, inputs, source)
-        if schema.target.name in table:  # a labelled batch
-            target = validate(table, schema, [schema.target], source)[schema.target.name]
-            current[LABEL] = target.to_numpy()
+        name = schema.target.name
+        if name in table and table[name].notna().any():  # a labelled batch (rows without: not)
+            known = table[name].notna().to_numpy()
+            labels = validate(table[known], schema, [schema.target], source)[name]
+            current[LABEL] = pd.Series(pd.NA, index=current.index, dtype=object)
+            current.loc[known, LABEL] = labels.to_numpy()
     else:
         source = f"{url} (served, last {window_days} day(s))"
         current = served_traffic(url, window_days, schema)
@@ -628,7 +638,8 @@ def _quality(
             )
         pairs = (labelled[target], labelled[prediction_log.PREDICTION])
     elif LABEL in served:
-        pairs = (served[LABEL], served[prediction_log.PREDICTION])
+        known = served[LABEL].notna()
+        pairs = (served.loc[known, LABEL], served.loc[known, prediction_log.PREDICTION])
     else:
         return None
     if len(pairs[0]) < min_rows:
