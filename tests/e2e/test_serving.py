@@ -167,28 +167,38 @@ def test_sigterm_lets_requests_in_flight_finish(project: Project) -> None:
     # As the container runs it; `docker stop` signals the main process only.
     server = _start(project, port, "--timeout-graceful-shutdown", str(GRACE_SECONDS))
     record = json.loads(project.read("examples/request.json"))["records"][0]
-    body = {"records": [record] * 500}
+    body = {"records": [record] * 1000}
     answers: list[object] = []
+    finished: list[float] = []
 
     def post() -> None:
         try:
             answers.append(httpx.post(f"{base}/predict", json=body, timeout=30).status_code)
         except httpx.HTTPError as error:
             answers.append(repr(error))
+        finished.append(time.monotonic())
 
-    clients = [threading.Thread(target=post) for _ in range(4)]
+    clients = [threading.Thread(target=post) for _ in range(8)]
     for client in clients:
         client.start()
     time.sleep(0.2)  # the requests are in flight
+    # Under this load a readiness probe is answered; after SIGTERM, while the requests in
+    # flight finish, it is not (no new connection is served).
+    assert httpx.get(f"{base}/readyz", timeout=2).status_code == 200
     signalled = time.monotonic()
     server.process.send_signal(signal.SIGTERM)
+    time.sleep(0.1)
+    probed = time.monotonic()
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(f"{base}/readyz", timeout=2)
     for client in clients:
         client.join()
     try:
         server.process.wait(timeout=GRACE_SECONDS + 10)
     finally:
         log = _stop(server)
-    assert answers == [200] * 4, answers
+    assert answers == [200] * 8, answers
+    assert max(finished) > probed, "all answered before the probe: nothing was in flight"
     assert time.monotonic() - signalled < GRACE_SECONDS + 10
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{base}/readyz", timeout=2)
