@@ -461,10 +461,11 @@ def object_store(kind: str, bucket: str, folder: Path) -> Iterator[dict[str, str
         command += ["--in-memory", "--default-bucket", bucket]
         env = {"STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{port}"}
     with log.open("w") as out:
-        server = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         _until_listening(port, server, log)
         yield env
     finally:
-        server.terminate()
-        server.wait(timeout=10)
+        stop_group(server.pid, 10, server)  # Azurite (node) can outlive a SIGTERM
