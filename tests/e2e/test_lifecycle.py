@@ -123,8 +123,9 @@ def test_whole_lifecycle(bake, answers: dict[str, str], tmp_path: Path) -> None:
     # --- tests and lint ------------------------------------------------------------------------
     tests = project.run("make", "test", env=env)
     assert " passed" in tests.stdout and "failed" not in tests.stdout
-    project.run("make", "lint", env=env)
-    assert git(project.path, "status", "--porcelain").strip() == "", "make lint changed files"
+    if not answers:  # every hook on every file; the fast tests lint each answer set's render
+        project.run("make", "lint", env=env)
+        assert git(project.path, "status", "--porcelain").strip() == "", "make lint changed files"
 
     # --- serve ---------------------------------------------------------------------------------
     _serve_and_predict(project, env)
