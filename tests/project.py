@@ -440,7 +440,7 @@ def _until_listening(port: int, server: subprocess.Popen, log: Path, timeout: fl
 
 @contextlib.contextmanager
 def object_store(kind: str, bucket: str, folder: Path) -> Iterator[dict[str, str]]:
-    """An Azure Blob Storage (Azurite, npm: .ci/deps.d/azurite.sh) or Google Cloud Storage
+    """An Azure Blob Storage (Azurite, npm: .ci/deps.d/actionlint.sh) or Google Cloud Storage
     (gcp-storage-emulator, PyPI) server on loopback until the block ends; the environment that
     points adlfs or gcsfs at it. A GCS ``bucket`` is made; an Azure container is the caller's
     to make (with adlfs, which the template's environment does not have)."""
