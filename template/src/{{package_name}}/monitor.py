@@ -195,8 +195,8 @@ def drift_report(
 
 def served_traffic(url: str, window_days: int, schema: Schema) -> pd.DataFrame:
     """The records logged under ``url`` in the last ``window_days`` days (today included),
-    their types converted as the schema says; ``_prediction``, ``_request_id`` and ``_record``
-    kept beside them."""
+    their types converted as the schema says; ``_prediction`` kept beside them (labels are
+    matched over their own, longer window: ``_quality``)."""
     since = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=window_days - 1)
     try:
         logged = prediction_log.read_log(url, since)
@@ -207,9 +207,8 @@ def served_traffic(url: str, window_days: int, schema: Schema) -> pd.DataFrame:
     if logged.empty:
         return pd.DataFrame(columns=[c.name for c in schema.inputs])
     frame = validate(logged, schema, schema.inputs, url, checks=False)
-    for name in (prediction_log.PREDICTION, prediction_log.REQUEST_ID, prediction_log.RECORD):
-        if name in logged:
-            frame[name] = logged[name].to_numpy()
+    if prediction_log.PREDICTION in logged:
+        frame[prediction_log.PREDICTION] = logged[prediction_log.PREDICTION].to_numpy()
     return frame
 
 
@@ -510,7 +509,7 @@ def main(argv: list[str] | None = None) -> int:
 
     reference = validate(read_table(args.reference, schema), schema, inputs, str(args.reference))
     reference_predictions = model_predictions(reference)
-    extra = [LABEL, prediction_log.PREDICTION, prediction_log.REQUEST_ID, prediction_log.RECORD]
+    extra = [LABEL, prediction_log.PREDICTION]
     served = current[[name for name in extra if name in current]].reset_index(drop=True)
     current = current.drop(columns=extra, errors="ignore")
     predictions = None
