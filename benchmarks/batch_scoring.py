@@ -17,7 +17,7 @@ ru_maxrss):
   runs), start to exit: interpreter, model load, reading, validation, features, model,
   writing. Its rows/s must be at least 0.7 of the baseline's;
 - where the CLI's time and memory go: its steps (`read_table`, `validate`,
-  `compute_features`, `predict_frame`, writing the CSV) one by one in one process, each with
+  `compute_features`, `predict_frame`, writing the CSV as the CLI does) one by one in one process, each with
   its time and the peak resident set while it ran (sampled every 10 ms);
 - `make monitor CURRENT=<--monitor-rows file>`: the drift report against the training data;
   drift found (the monitor exits 1) is a result, not a failure. Must take under 30 s.
@@ -70,7 +70,7 @@ import json, os, sys, threading, time
 from pathlib import Path
 start = time.perf_counter()
 from {package}.features import compute_features
-from {package}.predict import load_model, predict_frame
+from {package}.predict import _write, load_model, predict_frame
 from {package}.schema import read_table, validate
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -104,7 +104,7 @@ features = step("compute_features", lambda: compute_features(raw, bundle.feature
 predictions = step("predict_frame", lambda: predict_frame(bundle, features))
 if id_column:
     predictions.insert(0, id_column, raw[id_column])
-step("write the CSV", lambda: predictions.to_csv(output, index=False))
+step("write the CSV", lambda: _write(iter([predictions]), output, parquet=False))
 print(json.dumps(steps))
 """
 

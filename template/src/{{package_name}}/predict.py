@@ -212,28 +212,47 @@ def _prediction_logger(
 
 
 def _write(chunks: Iterator[pd.DataFrame], path: Path, parquet: bool) -> int:
-    """Write the chunks one after the other as one CSV or parquet file; the row count."""
-    count, writer = 0, None
+    """Write the chunks one after the other as one CSV or parquet file; the row count.
+
+    pyarrow writes both (its CSV writer is eight times faster than pandas' ``to_csv``: a
+    fifth of the batch CLI's time on a million rows was writing). Without pyarrow (the
+    serving image has fastparquet instead), CSV is written by pandas: the same values,
+    spelled as pandas spells them (``True``, ``2.0``)."""
+    try:
+        import pyarrow as pa
+        import pyarrow.csv
+        import pyarrow.parquet
+    except ImportError as error:
+        if parquet:
+            raise UserError(f"cannot write parquet: {error}") from None
+        return _write_with_pandas(chunks, path)
+    count, writer, schema = 0, None, None
     try:
         for chunk in chunks:
-            if parquet:
-                import pyarrow as pa
-                import pyarrow.parquet as pq
-
-                if writer is None:
-                    table = pa.Table.from_pandas(chunk, preserve_index=False)
-                    writer = pq.ParquetWriter(path, table.schema)
-                else:
-                    table = pa.Table.from_pandas(chunk, schema=writer.schema, preserve_index=False)
-                writer.write_table(table)
-            else:
-                chunk.to_csv(path, index=False, mode="a" if count else "w", header=not count)
+            # Every chunk is written with the first one's types.
+            table = pa.Table.from_pandas(chunk, schema=schema, preserve_index=False)
+            if writer is None:
+                schema = table.schema
+                writer = (
+                    pyarrow.parquet.ParquetWriter(path, schema)
+                    if parquet
+                    else pyarrow.csv.CSVWriter(
+                        path, schema, write_options=pyarrow.csv.WriteOptions(quoting_style="needed")
+                    )
+                )
+            writer.write_table(table)
             count += len(chunk)
-    except ImportError as error:
-        raise UserError(f"cannot write parquet: {error}") from None
     finally:
         if writer is not None:
             writer.close()
+    return count
+
+
+def _write_with_pandas(chunks: Iterator[pd.DataFrame], path: Path) -> int:
+    count = 0
+    for chunk in chunks:
+        chunk.to_csv(path, index=False, mode="a" if count else "w", header=not count)
+        count += len(chunk)
     return count
 
 
