@@ -373,7 +373,8 @@ def _pandera_problems(
     from pandera.errors import SchemaErrors
 
     try:
-        checked.validate(frame, lazy=True)
+        # inplace: nothing is coerced, so pandera need not copy the frame (half its time).
+        checked.validate(frame, lazy=True, inplace=True)
     except SchemaErrors as error:
         cases = error.failure_cases
     else:
