@@ -17,8 +17,8 @@ ru_maxrss):
   runs), start to exit: interpreter, model load, reading, validation, features, model,
   writing. Its rows/s must be at least 0.7 of the baseline's;
 - where the CLI's time and memory go: its steps (`read_table`, `validate`,
-  `compute_features`, `predict_frame`, writing the CSV as the CLI does) one by one in one process, each with
-  its time and the peak resident set while it ran (sampled every 10 ms);
+  `compute_features`, `predict_frame`, writing the CSV as the CLI does) one by one in one
+  process, each with its time and the peak resident set while it ran (sampled every 10 ms);
 - `make monitor CURRENT=<--monitor-rows file>`: the drift report against the training data;
   drift found (the monitor exits 1) is a result, not a failure. Must take under 30 s.
 
