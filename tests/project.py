@@ -138,6 +138,23 @@ def bake_project(
     return Project(destination, recorded)
 
 
+def copy_project(project: Project, destination: Path) -> Project:
+    """A copy of a set-up project in the folder ``destination``, with what lies beside it (the
+    default DVC storage, ``../my-model-dvc-storage``). Its virtual environment is not copied
+    (its scripts and editable install point at the original): `make setup`, a no-op for a
+    set-up project otherwise, makes one and installs the git hooks for the copy."""
+
+    def outside_the_copy(folder: str, names: list[str]) -> list[str]:
+        return [".venv"] if Path(folder) == project.path else []
+
+    shutil.copytree(
+        project.path.parent, destination, symlinks=True, ignore=outside_the_copy, dirs_exist_ok=True
+    )
+    copy = Project(destination / project.path.name, dict(project.answers))
+    copy.run("make", "setup")
+    return copy
+
+
 def free_port() -> int:
     """A free loopback port below the kernel's ephemeral range. A port from bind(0) can be
     handed out again at once to any process's bind(0) (BentoML's arbiter reserves its own

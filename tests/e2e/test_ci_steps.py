@@ -47,12 +47,10 @@ elif args[:2] == ["issue", "create"]:
 
 
 @pytest.fixture(scope="module")
-def pushed(template_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, Path]:
+def pushed(trained_project: Project) -> tuple[Project, Path]:
     """The default project after `make setup`, `make pipeline` and the first commit, pushed."""
-    base = tmp_path_factory.mktemp("ci-steps")
-    project = bake_project(template_repo, base / MODEL)
-    project.run("make", "setup", timeout=900)
-    project.run("make", "pipeline", timeout=900)
+    project = trained_project
+    base = project.path.parent
     project.commit("Initial commit")
     origin = base / "origin.git"
     git(base, "clone", "--quiet", "--bare", str(project.path), str(origin))

@@ -21,7 +21,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.project import MOTO_CREDENTIALS, Project, bake_project, moto_s3, object_store, serving
+from tests.project import MOTO_CREDENTIALS, Project, moto_s3, object_store, serving
 
 pytestmark = pytest.mark.e2e
 
@@ -32,11 +32,8 @@ DROPPED = "prediction_log_dropped_records_total{"
 
 
 @pytest.fixture(scope="module")
-def project(template_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Project:
-    project = bake_project(template_repo, tmp_path_factory.mktemp("served") / "my-model")
-    project.run("make", "setup")
-    project.run("make", "pipeline")
-    return project
+def project(trained_project: Project) -> Project:
+    return trained_project
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,6 @@ import pytest
 from tests.project import (
     Project,
     Server,
-    bake_project,
     free_port,
     require,
     start_server,
@@ -39,11 +38,8 @@ SIGTERM_GRACE_SECONDS = 30  # the Dockerfile's CMD has 5: test_container checks 
 
 
 @pytest.fixture(scope="module")
-def project(template_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Project:
-    project = bake_project(template_repo, tmp_path_factory.mktemp("serving") / "my-model")
-    project.run("make", "setup", timeout=900)
-    project.run("make", "pipeline", timeout=900)
-    return project
+def project(trained_project: Project) -> Project:
+    return trained_project
 
 
 def _start(project: Project, port: int, *extra: str, env: dict[str, str] | None = None) -> Server:
