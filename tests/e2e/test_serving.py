@@ -233,23 +233,38 @@ def _status_until(url: str, status: int, server: Server, timeout: float = 60) ->
 def test_not_ready_while_the_model_loads_nor_when_it_cannot(
     project: Project, tmp_path: Path
 ) -> None:
-    """The model loads in the background: the server answers from the start, /readyz and
-    /predict 503 (with Retry-After) until it is in, then 200. Here the model comes through a
-    FIFO, so it arrives when the test writes it. A model that cannot be loaded: /readyz,
-    /livez and /predict 503 with the reason, logged in one line, no traceback."""
+    """The model loads in the background: the server answers from the start, /readyz 503
+    until it is in, then 200. Here the model comes through a FIFO, so it arrives when the
+    test writes it. A prediction waits MODEL_WAIT_SECONDS for the model (a worker may be a
+    little behind the one that answered /readyz), then 503 with Retry-After; one that comes
+    in time is answered. A model that cannot be loaded: /readyz, /livez and /predict 503
+    with the reason, logged in one line, no traceback."""
     request = json.loads(project.read("examples/request.json"))
     fifo = tmp_path / "model.joblib"
     os.mkfifo(fifo)
     port = free_port()
-    server = _start_unready(project, port, fifo)
+    server = _start_unready(project, port, fifo, MODEL_WAIT_SECONDS="5")
     try:
         _status_until(f"{server.url}/livez", 200, server)
         assert httpx.get(f"{server.url}/readyz", timeout=5).status_code == 503
-        early = httpx.post(f"{server.url}/predict", json=request, timeout=5)
+        started = time.monotonic()
+        early = httpx.post(f"{server.url}/predict", json=request, timeout=30)
         assert early.status_code == 503 and "still loading" in early.text, early.text
         assert early.headers["retry-after"] == "1"
+        assert time.monotonic() - started >= 5, "the 503 came before MODEL_WAIT_SECONDS"
+        waited: list[httpx.Response] = []
+        waiting = threading.Thread(
+            target=lambda: waited.append(
+                httpx.post(f"{server.url}/predict", json=request, timeout=30)
+            )
+        )
+        waiting.start()
+        time.sleep(0.3)  # the request is in, waiting for the model
+        assert httpx.get(f"{server.url}/readyz", timeout=5).status_code == 503
         with fifo.open("wb") as model:  # blocks until the worker opens it to load
             model.write((project.path / "models" / "model.joblib").read_bytes())
+        waiting.join()
+        assert waited[0].status_code == 200, waited[0].text
         _status_until(f"{server.url}/readyz", 200, server)
         answer = httpx.post(f"{server.url}/predict", json=request, timeout=10)
         assert answer.status_code == 200, answer.text
@@ -271,7 +286,7 @@ def test_not_ready_while_the_model_loads_nor_when_it_cannot(
     assert "the model cannot be served: " in log and "Traceback" not in log, log[-4000:]
 
 
-def _start_unready(project: Project, port: int, model: Path) -> Server:
+def _start_unready(project: Project, port: int, model: Path, **env: str) -> Server:
     """`bentoml serve` with one worker on MODEL_PATH=model, not waited for."""
     package = project.answers["package_name"]
     return Server(
@@ -281,6 +296,6 @@ def _start_unready(project: Project, port: int, model: Path) -> Server:
         ],
         project.path,
         port,
-        env={"MODEL_PATH": str(model), "WORKERS": "1", "PREDICTION_LOG": "off"},
+        env={"MODEL_PATH": str(model), "WORKERS": "1", "PREDICTION_LOG": "off", **env},
         log=project.path / f"serve-{port}.log",
     )
