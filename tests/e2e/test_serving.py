@@ -172,13 +172,18 @@ def test_sigterm_lets_requests_in_flight_finish(project: Project) -> None:
         env={"MAX_BATCH_SIZE": str(records), "MAX_BODY_BYTES": str(64 << 20)},
     )
     record = json.loads(project.read("examples/request.json"))["records"][0]
-    body = {"records": [record] * records}
+    body = json.dumps({"records": [record] * records}).encode()  # encoded once, not per thread
     answers: list[object] = []
     finished: list[float] = []
 
     def post() -> None:
         try:
-            answer = httpx.post(f"{base}/predict", json=body, timeout=60)
+            answer = httpx.post(
+                f"{base}/predict",
+                content=body,
+                headers={"Content-Type": "application/json"},
+                timeout=60,
+            )
             answers.append(answer.status_code)
         except httpx.HTTPError as error:
             answers.append(repr(error))
@@ -187,7 +192,7 @@ def test_sigterm_lets_requests_in_flight_finish(project: Project) -> None:
     clients = [threading.Thread(target=post) for _ in range(4)]
     for client in clients:
         client.start()
-    time.sleep(0.5)  # the requests are in flight
+    time.sleep(1)  # the requests are in flight
     # Under this load a readiness probe is answered; after SIGTERM, while the requests in
     # flight finish, it is not (no new connection is served).
     assert httpx.get(f"{base}/readyz", timeout=5).status_code == 200
