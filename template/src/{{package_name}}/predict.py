@@ -223,33 +223,49 @@ def _write(chunks: Iterator[pd.DataFrame], path: Path, parquet: bool) -> int:
     written by pandas (``True``, ``2.0``)."""
     try:
         import pyarrow as pa
-        import pyarrow.csv
-        import pyarrow.parquet
     except ImportError as error:
         if parquet:
             raise UserError(f"cannot write parquet: {error}") from None
         return _write_with_pandas(chunks, path)
-    count = 0
     try:
-        with contextlib.ExitStack() as stack:
-            if not parquet:
-                sink = stack.enter_context(pa.OSFile(str(path), "wb"))
-            writer, schema = None, None
-            for chunk in chunks:
-                if parquet:  # one schema for the file: the first chunk's types
-                    table = pa.Table.from_pandas(chunk, schema=schema, preserve_index=False)
-                    if writer is None:
-                        schema = _without_null_types(table.schema)
-                        table = table.cast(schema)
-                        writer = stack.enter_context(pyarrow.parquet.ParquetWriter(path, schema))
-                    writer.write_table(table)
-                else:  # each chunk with its own types: CSV has none
-                    table = pa.Table.from_pandas(chunk, preserve_index=False)
-                    options = pyarrow.csv.WriteOptions(include_header=count == 0)
-                    pyarrow.csv.write_csv(table, sink, write_options=options)
-                count += len(chunk)
+        return _write_parquet(chunks, path) if parquet else _write_csv(chunks, path)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
         raise UserError(f"cannot write {path.name}: {error}") from None
+
+
+def _write_csv(chunks: Iterator[pd.DataFrame], path: Path) -> int:
+    """Each chunk with its own types (CSV has none), the header with the first."""
+    import pyarrow as pa
+    import pyarrow.csv
+
+    count = 0
+    with pa.OSFile(str(path), "wb") as sink:
+        for chunk in chunks:
+            options = pyarrow.csv.WriteOptions(include_header=count == 0)
+            table = pa.Table.from_pandas(chunk, preserve_index=False)
+            pyarrow.csv.write_csv(table, sink, write_options=options)
+            count += len(chunk)
+    return count
+
+
+def _write_parquet(chunks: Iterator[pd.DataFrame], path: Path) -> int:
+    """One schema for the file: the first chunk's types."""
+    import pyarrow as pa
+    import pyarrow.parquet
+
+    count, writer, schema = 0, None, None
+    try:
+        for chunk in chunks:
+            table = pa.Table.from_pandas(chunk, schema=schema, preserve_index=False)
+            if writer is None:
+                schema = _without_null_types(table.schema)
+                table = table.cast(schema)
+                writer = pyarrow.parquet.ParquetWriter(path, schema)
+            writer.write_table(table)
+            count += len(chunk)
+    finally:
+        if writer is not None:
+            writer.close()
     return count
 
 
