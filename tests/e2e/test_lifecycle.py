@@ -9,7 +9,10 @@ dvc push -> git clone + dvc pull.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -119,6 +122,8 @@ def test_whole_lifecycle(bake, answers: dict[str, str], tmp_path: Path) -> None:
     project.run("uv", "run", "dvc", "exp", "apply", "HEAD", env=env)  # back to the committed model
     project.run("uv", "run", "dvc", "checkout", env=env)
     assert git(project.path, "status", "--porcelain").strip() == ""
+    if not answers:  # the search runs the same DVC for every answer set: checked once
+        _tune(project, env)
 
     # --- tests and lint ------------------------------------------------------------------------
     tests = project.run("make", "test", env=env)
@@ -174,6 +179,43 @@ def test_whole_lifecycle(bake, answers: dict[str, str], tmp_path: Path) -> None:
         assert (clone / name).read_bytes() == (project.path / name).read_bytes(), name
     status = cloned.run("uv", "run", "dvc", "status", env=env)
     assert "up to date" in status.stdout
+
+
+def _tune(project: Project, env: dict[str, str]) -> None:
+    """make tune: a two-point grid through DVC's queue, both experiments ranked by accuracy as
+    `dvc exp show` records them; the workspace untouched until the best is applied."""
+    params = yaml.safe_load(project.read("params.yaml"))
+    model = params["train"]["model"]
+    key = f"train.{model}.n_estimators"
+    params["tune"].update(method="grid", max_runs=2, jobs=2, space={key: [20, 40]})
+    (project.path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    tuned = project.run("make", "tune", env=env)
+    ranked = re.findall(
+        r"^.*\s(\d)\. (tune-\S+)  accuracy=(\S+)  n_estimators=(\d+)$", tuned.stderr, re.M
+    )
+    assert [place for place, *_ in ranked] == ["1", "2"], tuned.stderr
+    assert sorted(trees for *_, trees in ranked) == ["20", "40"], tuned.stderr
+    scores = [float(score) for _, _, score, _ in ranked]
+    assert scores == sorted(scores, reverse=True), tuned.stderr
+    best = ranked[0][1]
+    assert f"keep the best: dvc exp apply {best}" in tuned.stderr or "none beats" in tuned.stderr
+    assert git(project.path, "status", "--porcelain").split() == ["M", "params.yaml"]
+
+    shown = project.run("uv", "run", "dvc", "exp", "show", "--no-pager", "--csv", env=env)
+    rows = {row["Experiment"]: row for row in csv.DictReader(io.StringIO(shown.stdout))}
+    for _, name, score, trees in ranked:
+        assert rows[name]["State"] == "Success", rows[name]
+        assert float(rows[name]["accuracy"]) == pytest.approx(float(score), abs=5e-4)
+        assert rows[name][key] == trees
+    project.run("git", "checkout", "--", "params.yaml")
+    project.run("uv", "run", "dvc", "exp", "apply", best, env=env)
+    applied = json.loads(project.read("metrics/metrics.json"))["accuracy"]
+    assert applied == pytest.approx(float(ranked[0][2]), abs=5e-4)
+    trees = yaml.safe_load(project.read("params.yaml"))["train"][model]["n_estimators"]
+    assert trees == int(ranked[0][3])
+    project.run("git", "checkout", "--", ".")  # back to the committed model
+    project.run("uv", "run", "dvc", "checkout", env=env)
+    assert git(project.path, "status", "--porcelain").strip() == ""
 
 
 def _serve_and_predict(project: Project, env: dict[str, str]) -> None:
