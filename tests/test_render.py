@@ -108,6 +108,7 @@ ALWAYS = [
     "src/<package>/service.py",
     "src/<package>/settings.py",
     "src/<package>/train.py",
+    "src/<package>/tune.py",
     "tests/conftest.py",
     "tests/test_data.py",
     "tests/test_features.py",
@@ -116,6 +117,7 @@ ALWAYS = [
     "tests/test_predict.py",
     "tests/test_prediction_log.py",
     "tests/test_service.py",
+    "tests/test_tune.py",
 ]
 
 

@@ -1,8 +1,9 @@
 """End to end: generate a project and run its whole lifecycle for real.
 
-copy -> make setup -> first commit (pre-commit hooks run) -> make pipeline -> dvc repro is a
-no-op, and so is an unused model's param -> a train param reruns train and evaluate only ->
-dvc exp run -> make test -> make lint leaves git clean -> make serve + make predict + bad
+copy -> make setup -> make lint sees the files not committed yet -> first commit (pre-commit
+hooks run) -> make pipeline -> dvc repro is a no-op, and so is an unused model's param -> a
+train param reruns train and evaluate only -> dvc exp run -> make tune ranks a two-point grid
+-> make test -> make lint leaves git clean -> make serve + make predict + bad
 requests -> clean stop -> make monitor flags the drifted batch, passes an undrifted one ->
 dvc push -> git clone + dvc pull.
 """
@@ -74,6 +75,15 @@ def test_whole_lifecycle(bake, answers: dict[str, str], tmp_path: Path) -> None:
     second = project.run("make", "setup", env=env)
     assert "data/raw/customers.csv: present" in second.stdout
     assert (project.path / ".git" / "hooks" / "pre-commit").exists()
+    if not answers:  # before the first commit, make lint checks the files git does not track
+        scratch = project.path / "src" / package / "scratch.py"
+        scratch.write_text("value = undefined_name\n")
+        unlinted = project.run("make", "lint", check=False, env=env)
+        assert unlinted.returncode != 0, unlinted.stdout
+        assert f"src/{package}/scratch.py:1:9: F821" in unlinted.stdout, unlinted.stdout
+        scratch.unlink()
+        linted = project.run("make", "lint", env=env)
+        assert re.search(r"^ruff check\.+Passed$", linted.stdout, re.M), linted.stdout
     project.commit("Initial commit")  # runs the pre-commit hooks on every generated file
 
     # --- pipeline ----------------------------------------------------------------------------

@@ -37,6 +37,7 @@ METRICS = {
 }[TASK]
 METHODS = ("grid", "random")
 SCALARS = (str, int, float, bool, type(None))
+RANGE = "a range {low, high, log}"
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class Plan:
 def _distribution(key: str, spec: dict[str, Any]) -> Any:
     """``{low, high[, log]}``: integers drawn uniformly, floats uniformly or log-uniformly."""
     if set(spec) - {"low", "high", "log"} or not {"low", "high"} <= set(spec):
-        raise UserError(f"params.yaml: tune.space.{key} must be a list of values or {{low, high}}")
+        raise UserError(f"params.yaml: tune.space.{key} must be a list of values or " + RANGE)
     low, high, log_scale = spec["low"], spec["high"], spec.get("log", False)
     numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (low, high))
     if not numbers or not low < high or not isinstance(log_scale, bool):
@@ -89,7 +90,7 @@ def parse_space(space: Any, model: str, method: str) -> dict[str, Any]:
         elif isinstance(values, list) and values and all(isinstance(v, SCALARS) for v in values):
             parsed[key] = list(dict.fromkeys(values))  # a value listed twice is one point
         else:
-            ranges = " or {low, high} (method: random)" if method == "random" else ""
+            ranges = f" or {RANGE} (method: random)" if method == "random" else ""
             raise UserError(f"params.yaml: tune.space.{key} must be a list of values{ranges}")
     return parsed
 
