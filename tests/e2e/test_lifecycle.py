@@ -30,6 +30,8 @@ JOURNEYS = [
     pytest.param(
         {
             "project_name": "spend-forecast",
+            # DVC reads ${...} in dvc.yaml, where the description goes: escaped there.
+            "description": "Next quarter's spend; ${HOME} and $PATH stay as typed",
             "task": "regression",
             "model": "gradient_boosting",
             "python_version": "3.12",
@@ -101,6 +103,11 @@ def test_whole_lifecycle(bake, answers: dict[str, str], tmp_path: Path) -> None:
         assert project.has_file(plot), plot
     again = project.run("uv", "run", "dvc", "repro", env=env)
     assert _stages_run(again.stdout) == [], "a second dvc repro must do nothing"
+    # The model's description as DVC reads it from dvc.yaml (escaped there, see copier.yml).
+    artifacts = "Repo().artifacts.read()['dvc.yaml'].values()"
+    read = f"from dvc.repo import Repo; print(*(a.desc for a in {artifacts}))"
+    described = project.run("uv", "run", "python", "-c", read, env=env)
+    assert described.stdout.strip() == project.answers["description"], described.stdout
     project.commit("Run the pipeline")
 
     params = yaml.safe_load(project.read("params.yaml"))
