@@ -77,7 +77,7 @@ def main() -> int:
     # As `copier copy TEMPLATE <folder>` typed where cookiecutter ran (with -o, the folder is
     # below it, or beside it): copier's `cd <folder>` then works from there.
     here = where_cookiecutter_ran(project)
-    folder = os.path.relpath(project, here)
+    folder = os.path.relpath(project, os.path.realpath(here))  # PWD may name a symlink
     template = template_source(context)
     os.chdir(here)
     try:

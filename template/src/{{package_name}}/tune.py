@@ -139,10 +139,10 @@ def plan(params: dict[str, Any]) -> Plan:
     if model not in MODELS:
         raise UserError(f"params.yaml: train.model '{model}' is not one of: {', '.join(MODELS)}")
     method = tune.get("method", "grid")
-    if method not in METHODS:
+    if not isinstance(method, str) or method not in METHODS:
         raise UserError(f"params.yaml: tune.method is {method!r}, not one of: grid, random")
     metric = tune.get("metric", next(iter(METRICS)))
-    if metric not in METRICS:
+    if not isinstance(metric, str) or metric not in METRICS:
         raise UserError(f"params.yaml: tune.metric is {metric!r}, not one of: {', '.join(METRICS)}")
     space = parse_space(tune.get("space"), model, method)
     seed = param(tune, "seed", int) if "seed" in tune else 42
@@ -271,11 +271,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if search.jobs > (os.cpu_count() or 1):
         log.warning("tune.jobs %d is more than the %d CPUs here", search.jobs, os.cpu_count())
-    check_ready()
     existing = params["train"].get(params["train"]["model"]) or {}
     try:
+        check_ready()
         names = run(search, existing)
-    except RuntimeError as error:
+    except RuntimeError as error:  # a DVC command failed: its own message says why
         log.error("%s", error)
         return 1
     return rank(search, names)
