@@ -82,7 +82,8 @@ def test_whole_lifecycle(bake, answers: dict[str, str], tmp_path: Path) -> None:
         scratch.write_text("value = undefined_name\n")
         unlinted = project.run("make", "lint", check=False, env=env)
         assert unlinted.returncode != 0, unlinted.stdout
-        assert f"src/{package}/scratch.py:1:9: F821" in unlinted.stdout, unlinted.stdout
+        assert "F821" in unlinted.stdout, unlinted.stdout
+        assert f"src/{package}/scratch.py:1:9" in unlinted.stdout, unlinted.stdout
         scratch.unlink()
         linted = project.run("make", "lint", env=env)
         assert re.search(r"^ruff check\.+Passed$", linted.stdout, re.M), linted.stdout
