@@ -48,9 +48,24 @@ def template_source(context: dict[str, Any]) -> str:
     raise SystemExit(f"error: cannot find the template {template!r} from {candidates}")
 
 
-def answers(context: dict[str, Any]) -> dict[str, str]:
-    """The questions' answers; cookiecutter's own keys and private variables (`_`) left out."""
-    return {key: value for key, value in context.items() if not key.startswith("_")}
+def where_cookiecutter_ran(project: Path) -> Path:
+    """The shell's folder (PWD), where relative paths were typed and where copier's closing
+    message is read; the project's parent when PWD is unset or gone (cruft, a script)."""
+    shell = os.environ.get("PWD", "")
+    return Path(shell) if os.path.isabs(shell) and os.path.isdir(shell) else project.parent
+
+
+def answers(context: dict[str, Any], here: Path, folder: str) -> dict[str, str]:
+    """The questions' answers; cookiecutter's own keys and private variables (`_`) left out.
+
+    A relative dataset_path means from where cookiecutter ran. Copier writes it relative to the
+    project when the project's path from there goes down only; otherwise it is made absolute."""
+    data = {key: value for key, value in context.items() if not key.startswith("_")}
+    path = str(data.get("dataset_path") or "").strip()
+    relative = path and not (os.path.isabs(path) or path.startswith("~"))
+    if relative and ".." in Path(folder).parts:
+        data["dataset_path"] = os.path.normpath(here / path)
+    return data
 
 
 def main() -> int:
@@ -59,14 +74,17 @@ def main() -> int:
 
     context = json.loads(CONTEXT)
     project = Path.cwd()
-    # As `copier copy TEMPLATE <folder>` run where cookiecutter writes: a relative dataset_path
-    # is then read from there, as copier reads it from where it runs.
-    os.chdir(project.parent)
+    # As `copier copy TEMPLATE <folder>` typed where cookiecutter ran (with -o, the folder is
+    # below it, or beside it): copier's `cd <folder>` then works from there.
+    here = where_cookiecutter_ran(project)
+    folder = os.path.relpath(project, os.path.realpath(here))  # PWD may name a symlink
+    template = template_source(context)
+    os.chdir(here)
     try:
         copier.run_copy(
-            template_source(context),
-            project.name,
-            data=answers(context),
+            template,
+            folder,
+            data=answers(context, here, folder),
             vcs_ref=context.get("_checkout") or None,
             defaults=True,
             overwrite=True,

@@ -3,7 +3,8 @@
 Since 0.2.0 the project's tests run on tests/fixtures/data.csv, a small sample of the data that
 `make setup` draws and the project commits, and the model is saved in a new bundle format. A
 project made before has neither. This draws the fixture when the data is here (as `make setup`
-would) and says what is left to do. It never fails the update: what it cannot do, it says.
+would), checks whether the updated code loads the model (one trained minutes ago does), and
+says what is left to do. It never fails the update: what it cannot do, it says.
 
 Run with the interpreter that runs copier, from the project's folder:
     python migrations/v0.2.0.py PACKAGE
@@ -18,6 +19,17 @@ import sys
 from pathlib import Path
 
 FIXTURE = Path("tests/fixtures/data.csv")
+MODEL = Path("models/model.joblib")
+# Run with the project's environment: loads the model as the service would.
+LOAD_CHECK = """\
+import pathlib, sys
+from {package}.predict import load_model
+from {package}.settings import UserError
+try:
+    load_model(pathlib.Path("{model}"))
+except UserError:
+    sys.exit(3)  # the project's own loader refused it: not a model of this version
+"""
 
 
 def find_uv() -> str | None:
@@ -43,9 +55,22 @@ def main(package: str) -> int:
                 f"  {FIXTURE}: could not be drawn here (no uv, or the data is not here: "
                 "`dvc pull`); run `make setup`, then commit it"
             )
-    if Path("models/model.joblib").exists():
-        print("  models/model.joblib: saved in the old format; retrain with `make pipeline`")
+    if MODEL.exists():
+        print(f"  {MODEL}: {model_state(find_uv(), package)}")
     return 0
+
+
+def model_state(uv: str | None, package: str) -> str:
+    """Whether the updated code loads the model: one trained before 0.2.0 is in the old format."""
+    if uv is None:
+        return "not checked here (no uv); if `make serve` refuses it, retrain with `make pipeline`"
+    check = LOAD_CHECK.format(package=package, model=MODEL)
+    result = subprocess.run([uv, "run", "python", "-c", check], capture_output=True, check=False)
+    if result.returncode == 0:
+        return "the updated code loads it: nothing to retrain for this version"
+    if result.returncode == 3:
+        return "saved in the old format: retrain with `make pipeline`"
+    return "could not be checked here; if `make serve` refuses it, retrain with `make pipeline`"
 
 
 if __name__ == "__main__":

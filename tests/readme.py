@@ -160,6 +160,10 @@ SKIP = {
     "make docker": "no Docker engine here: tests/e2e/test_container.py builds the image (podman)",
     "docker run": "no Docker engine here: make serve starts the same service for `make predict`",
 }
+# Commands (exactly these) another test runs, whose run here would only add minutes.
+COVERED = {
+    "make tune": "tests/e2e/test_lifecycle.py runs a search (two points) and applies its best",
+}
 # Commands the README says may exit non-zero, and the codes it gives.
 EXIT_CODES = {"make monitor": {0, 2}}  # drift: the monitor exits 1, so make exits 2
 
@@ -265,6 +269,7 @@ class Session:
     def run(self, command: Command) -> str | None:
         text = self.local_form(command.text)
         why = next((why for start, why in SKIP.items() if text.startswith(start)), None)
+        why = COVERED.get(text, why)
         if text == "make test" and (self.shell.cwd() / "copier.yml").is_file():
             why = "the template's own test suite, of which this test is a part"
         elif text == "make test" and self.tested_at == self._state():

@@ -5,12 +5,23 @@ from __future__ import annotations
 
 import itertools
 import textwrap
+from email.headerregistry import Address
 from pathlib import Path
 
+import pytest
 import yaml
 
 from tests import answers
-from tests.answers import COPIER_YML, FILL_INS, accepted, choices, linked_groups, matrix, questions
+from tests.answers import (
+    COPIER_YML,
+    FILL_INS,
+    accepted,
+    ask_copier,
+    choices,
+    linked_groups,
+    matrix,
+    questions,
+)
 
 
 def _value(combination: dict[str, str], name: str, copier_yml: Path = COPIER_YML) -> str:
@@ -95,3 +106,125 @@ def test_a_choice_added_to_copier_yml_extends_the_combinations(tmp_path: Path) -
         "regression"
     ]
     assert len(after) == len(before) + 1  # one more (task, model) pair, nothing else new
+
+
+# --- free-text answers: refused when they would break a file they go into ---------------------
+
+INJECTION = "s3://bucket/path\nremote.storage.endpointurl=http://attacker.example:9000"
+CONTROL = "cannot hold a control character"
+
+
+def _free_text() -> list[str]:
+    """The questions answered in free text: asked (not derived), without choices."""
+    return [
+        name
+        for name, spec in questions().items()
+        if spec.get("when") is not False and not choices(spec)
+    ]
+
+
+def _refusal(answers: dict[str, str]) -> str | None:
+    """copier's message when its validators refuse these answers, else None."""
+    try:
+        ask_copier(answers)
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+def test_every_free_text_answer_refuses_control_characters() -> None:
+    """A line break in any free answer could add a line (a key of .dvc/config, a YAML key):
+    each is refused, wherever copier asks it (a question asked only after some choice is
+    tried with the combinations that ask it). A new free-text question is checked too."""
+    contexts = [{}, *matrix()]
+    for name in _free_text():
+        messages = [_refusal({**context, name: INJECTION}) for context in contexts]
+        assert any(m and f"question '{name}'" in m and CONTROL in m for m in messages), (
+            f"{name} accepts a line break: {messages}"
+        )
+
+
+@pytest.mark.parametrize("character", ["\n", "\r", "\t", "\x1b", "\x7f", "\x85", "\u2028"])
+def test_each_control_character_is_refused(character: str) -> None:
+    refused = _refusal({"description": f"A model{character}that churns"})
+    assert refused is not None and CONTROL in refused, refused
+
+
+@pytest.mark.parametrize(
+    ("remote", "url"),
+    [
+        ("s3", "s3://my-bucket/my-model"),
+        ("s3", "s3://my.bucket.example"),
+        ("gs", "gs://my_bucket/models/churn-2026"),
+        ("azure", "azure://models/churn"),
+        ("azure", "azure://" + "a" * 63 + "/x"),
+    ],
+)
+def test_a_remote_url_of_the_remotes_shape_is_accepted(remote: str, url: str) -> None:
+    assert _refusal({"dvc_remote": remote, "dvc_remote_url": url}) is None
+
+
+@pytest.mark.parametrize(
+    ("remote", "url", "message"),
+    [
+        ("s3", INJECTION, CONTROL),
+        ("s3", "gs://bucket/x", "must start with s3://"),
+        ("s3", "s3://My_Bucket/x", "is not a valid s3 URL"),
+        ("s3", "s3://ab/x", "is not a valid s3 URL"),  # a bucket has 3 characters or more
+        ("s3", "s3://", "is not a valid s3 URL"),
+        ("s3", "s3://bucket/a b", "is not a valid s3 URL"),
+        ("s3", "s3://bucket/x#comment", "is not a valid s3 URL"),  # '#' starts a comment in INI
+        ("s3", 's3://bucket/x"y', "is not a valid s3 URL"),
+        ("gs", "gs://bucket/x'y", "is not a valid gs URL"),
+        ("azure", "azure://mo--dels/x", "is not a valid azure URL"),
+        ("azure", "azure://" + "a" * 64 + "/x", "is not a valid azure URL"),
+    ],
+)
+def test_a_remote_url_of_another_shape_is_refused(remote: str, url: str, message: str) -> None:
+    refused = _refusal({"dvc_remote": remote, "dvc_remote_url": url})
+    assert refused is not None and message in refused, refused
+
+
+def test_the_default_remote_url_is_valid_for_the_longest_name() -> None:
+    # The bucket named after the project is cut to fit 63 characters.
+    for remote in ("s3", "gs", "azure"):
+        longest = {"project_name": "x" * 100, "package_name": "m", "dvc_remote": remote}
+        assert _refusal(longest) is None, remote
+
+
+# The addresses a user might type; the build (hatchling) formats each with Python's
+# email.headerregistry.Address, which raises on what it cannot parse.
+ADDRESSES = [
+    "jane.doe@example.com",
+    "jane..doe@example.com",
+    ".jane@example.com",
+    "jane.@example.com",
+    "jane doe@example.com",
+    '"jane doe"@example.com',
+    "jane@ex..ample.com",
+    "jane@example.com.",
+    "jane@@example.com",
+    "ja,ne@example.com",
+    "j<a>ne@x.com",
+    "zoé@example.com",
+    "zoe.o'brien+churn#1@exämple.org",
+    "a/b=c?d{e}|~!$%&*^`@x.co",
+    "first.last+tag@sub.example.co.uk",
+    "jane@example",
+    "jane@[127.0.0.1]",
+    "jane\\x@x.com",
+]
+
+
+def test_an_e_mail_address_copier_accepts_is_one_the_build_accepts() -> None:
+    accepted = [email for email in ADDRESSES if _refusal({"author_email": email}) is None]
+    for email in accepted:
+        Address(display_name="Jane Doe", addr_spec=email)  # raises what hatchling would
+    assert "jane..doe@example.com" not in accepted
+    assert {"jane.doe@example.com", "first.last+tag@sub.example.co.uk"} <= set(accepted)
+    assert "zoe.o'brien+churn#1@exämple.org" in accepted, "a domain with accents is welcome"
+
+
+def test_a_project_name_too_long_for_a_file_name_is_refused() -> None:
+    refused = _refusal({"project_name": "a" * 300, "package_name": "m"})
+    assert refused is not None and "is 300 characters long: at most 100" in refused, refused

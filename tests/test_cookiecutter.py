@@ -7,6 +7,9 @@ messages. (tests/e2e/test_update.py updates a cookiecutter-made project with cop
 from __future__ import annotations
 
 import json
+import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -169,6 +172,7 @@ def _cookiecutter_cli(
     return subprocess.run(
         [sys.executable, "-m", "cookiecutter", "--config-file", config, str(template), *args],
         cwd=folder,
+        env={**os.environ, "PWD": str(folder)},  # as a shell in `folder` runs it
         input=stdin,
         capture_output=True,
         text=True,
@@ -200,6 +204,27 @@ def test_bad_answers_are_refused_with_copier_s_message(
     assert result.returncode != 0
     assert message in result.stderr, result.stderr
     assert not list((tmp_path / "out").iterdir()), "cookiecutter removed the half-made project"
+
+
+@pytest.mark.parametrize("output", ["projects/ml", "../elsewhere"])
+def test_an_output_folder_gets_a_cd_that_works_from_where_cookiecutter_ran(
+    template_repo: Path, tmp_path: Path, cookiecutter_config: str, output: str
+) -> None:
+    """`cookiecutter -o DIR`: the `cd` of copier's closing message is the project's path from
+    the shell's folder, and a relative dataset_path is read from that folder too."""
+    shell = tmp_path / "shell"
+    answers = ["dataset=file", "dataset_path=tables/iris.csv", "target_column=species"]
+    result = _cookiecutter_cli(
+        template_repo, shell, cookiecutter_config, "--no-input", "-o", output, *answers
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    cd = re.search(r"^ *cd (.+)$", result.stderr, re.M)
+    assert cd is not None, result.stderr
+    project = shell / shlex.split(cd.group(1))[0]
+    assert project.resolve() == (shell / output / "my-model").resolve()
+    assert (project / ".copier-answers.yml").is_file()
+    dataset = yaml.safe_load((project / "data" / "dataset.yml").read_text())
+    assert (project / dataset["file"]).resolve() == (shell / "tables" / "iris.csv").resolve()
 
 
 def test_interactive_cookiecutter_offers_copier_s_defaults(

@@ -53,10 +53,12 @@ COMBINATIONS = [
     ),
     pytest.param(
         # What each question allows of: a double quote, a backslash, '#', ':', non-ASCII letters
-        # (and one outside the BMP), a leading space, and what Docker or Markdown would read.
+        # (and one outside the BMP), a leading space, and what Docker, Markdown or DVC (${...}
+        # in dvc.yaml; a backslash before it) would read.
         {
             "project_name": "Churn  Model 2.0 - beta ",
-            "description": ' # Say \\"hi\\": C:\\new """ café 😀 O\'Brien <a&b> $HOME',
+            "description": ' # Say \\"hi\\": C:\\new """ café 😀 O\'Brien <a&b> $HOME'
+            " ${HOME} \\${x}",
             "author_name": ' Zoë "Z" O\'Brien \\ #1: Jr.',
             "author_email": "zoe.o'brien+churn#1@exämple.org",
         },
@@ -108,6 +110,7 @@ ALWAYS = [
     "src/<package>/service.py",
     "src/<package>/settings.py",
     "src/<package>/train.py",
+    "src/<package>/tune.py",
     "tests/conftest.py",
     "tests/test_data.py",
     "tests/test_features.py",
@@ -116,6 +119,7 @@ ALWAYS = [
     "tests/test_predict.py",
     "tests/test_prediction_log.py",
     "tests/test_service.py",
+    "tests/test_tune.py",
 ]
 
 
@@ -203,7 +207,11 @@ def test_project_renders_well_formed(
         {"name": author, "email": project.answers["author_email"]}
     ]
     dvc_yaml = yaml.safe_load(project.read("dvc.yaml"))
-    assert [a["desc"] for a in dvc_yaml["artifacts"].values()] == [description]
+    # DVC interpolates an unescaped ${...} of dvc.yaml, and reads \${ as ${ (its documented
+    # escape; tests/e2e/test_lifecycle.py runs DVC on such a description).
+    (desc,) = [a["desc"] for a in dvc_yaml["artifacts"].values()]
+    assert not re.search(r"(?<!\\)\$\{", desc), desc
+    assert desc.replace("\\${", "${") == description
     docstring = ast.get_docstring(ast.parse(project.read(f"src/{package}/__init__.py")))
     assert docstring is not None and docstring.startswith(f"{description.strip()}.\n")
     labels = _labels(project.read("Dockerfile"))
@@ -247,6 +255,19 @@ def test_generated_code_passes_its_own_linter(
         for command in (["check", "."], ["format", "--check", "."]):
             result = checkers.ruff(*command, cwd=project.path)
             assert result.returncode == 0, f"{project.path.name}: {result.stdout}{result.stderr}"
+
+
+def test_the_longest_project_name_gives_names_that_fit_a_file_name(
+    baked: Callable[..., Project],
+) -> None:
+    # 100 characters, each spelt with two in the slug: the longest slug an answer can make.
+    project = baked(project_name="ß" * 100, package_name="m")
+    name = tomllib.loads(project.read("pyproject.toml"))["project"]["name"]
+    assert name == "ss" * 100
+    # The wheel uv builds of the project, and the local DVC storage: each one file name.
+    for file_name in (f"{name.replace('-', '_')}-0.1.0-py3-none-any.whl", f"{name}-dvc-storage"):
+        assert len(file_name.encode()) <= 255, file_name
+    assert f"../../{name}-dvc-storage" in project.read(".dvc/config")
 
 
 @pytest.mark.parametrize(

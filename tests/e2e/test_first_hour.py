@@ -292,3 +292,17 @@ def test_update_conflict_is_loud(template_repo: Path, tmp_path: Path) -> None:
     git(project.path, "add", "params.yaml")
     project.run("make", "no-conflicts")
     assert "drift_share: 0.4" in params.read_text()
+
+    # Resolved and committed; the next version updates cleanly. What the messages say to run
+    # shows the change (copier stages nothing: `git diff --staged` would show none).
+    project.commit("Update from the template")
+    makefile = template / "template" / "Makefile.jinja"
+    makefile.write_text(makefile.read_text() + "\n# Added in v0.3.0\n")
+    git(template, "commit", "--quiet", "--all", "-m", "v0.3.0")
+    git(template, "tag", "v0.3.0")
+    clean = project.run("make", "update", timeout=600)
+    said = clean.stdout + clean.stderr
+    assert "Updated. Next:" in said and "git diff HEAD" in said, said
+    assert "--staged" not in said, said
+    assert "# Added in v0.3.0" in git(project.path, "diff", "HEAD")
+    assert git(project.path, "diff", "--staged") == ""

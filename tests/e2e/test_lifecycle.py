@@ -1,15 +1,19 @@
 """End to end: generate a project and run its whole lifecycle for real.
 
-copy -> make setup -> first commit (pre-commit hooks run) -> make pipeline -> dvc repro is a
-no-op, and so is an unused model's param -> a train param reruns train and evaluate only ->
-dvc exp run -> make test -> make lint leaves git clean -> make serve + make predict + bad
+copy -> make setup -> make lint sees the files not committed yet -> first commit (pre-commit
+hooks run) -> make pipeline -> dvc repro is a no-op, and so is an unused model's param -> a
+train param reruns train and evaluate only -> dvc exp run -> make tune ranks a two-point grid
+-> make test -> make lint leaves git clean -> make serve + make predict + bad
 requests -> clean stop -> make monitor flags the drifted batch, passes an undrifted one ->
 dvc push -> git clone + dvc pull.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -26,6 +30,8 @@ JOURNEYS = [
     pytest.param(
         {
             "project_name": "spend-forecast",
+            # DVC reads ${...} in dvc.yaml, where the description goes: escaped there.
+            "description": "Next quarter's spend; ${HOME} and $PATH stay as typed",
             "task": "regression",
             "model": "gradient_boosting",
             "python_version": "3.12",
@@ -71,6 +77,16 @@ def test_whole_lifecycle(bake, answers: dict[str, str], tmp_path: Path) -> None:
     second = project.run("make", "setup", env=env)
     assert "data/raw/customers.csv: present" in second.stdout
     assert (project.path / ".git" / "hooks" / "pre-commit").exists()
+    if not answers:  # before the first commit, make lint checks the files git does not track
+        scratch = project.path / "src" / package / "scratch.py"
+        scratch.write_text("value = undefined_name\n")
+        unlinted = project.run("make", "lint", check=False, env=env)
+        assert unlinted.returncode != 0, unlinted.stdout
+        assert "F821" in unlinted.stdout, unlinted.stdout
+        assert f"src/{package}/scratch.py:1:9" in unlinted.stdout, unlinted.stdout
+        scratch.unlink()
+        linted = project.run("make", "lint", env=env)
+        assert re.search(r"^ruff check\.+Passed$", linted.stdout, re.M), linted.stdout
     project.commit("Initial commit")  # runs the pre-commit hooks on every generated file
 
     # --- pipeline ----------------------------------------------------------------------------
@@ -88,6 +104,11 @@ def test_whole_lifecycle(bake, answers: dict[str, str], tmp_path: Path) -> None:
         assert project.has_file(plot), plot
     again = project.run("uv", "run", "dvc", "repro", env=env)
     assert _stages_run(again.stdout) == [], "a second dvc repro must do nothing"
+    # The model's description as DVC reads it from dvc.yaml (escaped there, see copier.yml).
+    artifacts = "Repo().artifacts.read()['dvc.yaml'].values()"
+    read = f"from dvc.repo import Repo; print(*(a.desc for a in {artifacts}))"
+    described = project.run("uv", "run", "python", "-c", read, env=env)
+    assert described.stdout.strip() == project.answers["description"], described.stdout
     project.commit("Run the pipeline")
 
     params = yaml.safe_load(project.read("params.yaml"))
@@ -119,6 +140,8 @@ def test_whole_lifecycle(bake, answers: dict[str, str], tmp_path: Path) -> None:
     project.run("uv", "run", "dvc", "exp", "apply", "HEAD", env=env)  # back to the committed model
     project.run("uv", "run", "dvc", "checkout", env=env)
     assert git(project.path, "status", "--porcelain").strip() == ""
+    if not answers:  # the search runs the same DVC for every answer set: checked once
+        _tune(project, env)
 
     # --- tests and lint ------------------------------------------------------------------------
     tests = project.run("make", "test", env=env)
@@ -174,6 +197,43 @@ def test_whole_lifecycle(bake, answers: dict[str, str], tmp_path: Path) -> None:
         assert (clone / name).read_bytes() == (project.path / name).read_bytes(), name
     status = cloned.run("uv", "run", "dvc", "status", env=env)
     assert "up to date" in status.stdout
+
+
+def _tune(project: Project, env: dict[str, str]) -> None:
+    """make tune: a two-point grid through DVC's queue, both experiments ranked by accuracy as
+    `dvc exp show` records them; the workspace untouched until the best is applied."""
+    params = yaml.safe_load(project.read("params.yaml"))
+    model = params["train"]["model"]
+    key = f"train.{model}.n_estimators"
+    params["tune"].update(method="grid", max_runs=2, jobs=2, space={key: [20, 40]})
+    (project.path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    tuned = project.run("make", "tune", env=env)
+    ranked = re.findall(
+        r"^.*\s(\d)\. (tune-\S+)  accuracy=(\S+)  n_estimators=(\d+)$", tuned.stderr, re.M
+    )
+    assert [place for place, *_ in ranked] == ["1", "2"], tuned.stderr
+    assert sorted(trees for *_, trees in ranked) == ["20", "40"], tuned.stderr
+    scores = [float(score) for _, _, score, _ in ranked]
+    assert scores == sorted(scores, reverse=True), tuned.stderr
+    best = ranked[0][1]
+    assert f"keep the best: dvc exp apply {best}" in tuned.stderr or "none beats" in tuned.stderr
+    assert git(project.path, "status", "--porcelain").split() == ["M", "params.yaml"]
+
+    shown = project.run("uv", "run", "dvc", "exp", "show", "--no-pager", "--csv", env=env)
+    rows = {row["Experiment"]: row for row in csv.DictReader(io.StringIO(shown.stdout))}
+    for _, name, score, trees in ranked:
+        assert rows[name]["State"] == "Success", rows[name]
+        assert float(rows[name]["accuracy"]) == pytest.approx(float(score), abs=5e-4)
+        assert rows[name][key] == trees
+    project.run("git", "checkout", "--", "params.yaml")
+    project.run("uv", "run", "dvc", "exp", "apply", best, env=env)
+    applied = json.loads(project.read("metrics/metrics.json"))["accuracy"]
+    assert applied == pytest.approx(float(ranked[0][2]), abs=5e-4)
+    trees = yaml.safe_load(project.read("params.yaml"))["train"][model]["n_estimators"]
+    assert trees == int(ranked[0][3])
+    project.run("git", "checkout", "--", ".")  # back to the committed model
+    project.run("uv", "run", "dvc", "checkout", env=env)
+    assert git(project.path, "status", "--porcelain").strip() == ""
 
 
 def _serve_and_predict(project: Project, env: dict[str, str]) -> None:

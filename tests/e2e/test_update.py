@@ -361,6 +361,9 @@ def test_8_an_update_across_two_versions_runs_the_migration(
     synced = project.run("make", "template-sync")
     assert "migration 0.2.0" in synced.stdout, synced.stdout
     assert "tests/fixtures/data.csv: drawn from the data" in synced.stdout, synced.stdout
+    # The model was trained by this version's code: nothing says it is in the old format.
+    assert "models/model.joblib: the updated code loads it" in synced.stdout, synced.stdout
+    assert "old format" not in synced.stdout, synced.stdout
     assert project.read("tests/fixtures/data.csv") == base.read("tests/fixtures/data.csv")
     assert _answers(project)["_commit"] == "v0.3.0"
     assert "v0.1.0 -> v0.3.0" in synced.stdout
@@ -368,6 +371,14 @@ def test_8_an_update_across_two_versions_runs_the_migration(
     assert "n_estimators: 150" in project.read("params.yaml")
     # The migration ran `uv run`, which made this copy its own environment.
     _fast_tests(project, _venv(project))
+
+    # A model saved before 0.2.0 (not a bundle): the migration says to retrain it.
+    model = project.path / "models" / "model.joblib"
+    model.unlink()  # DVC's cache may share the file: replace it, never write into it
+    dump = "import joblib; joblib.dump({'pipeline': None}, 'models/model.joblib')"
+    project.run("uv", "run", "python", "-c", dump)
+    migrated = project.run("python3", str(template / "migrations" / "v0.2.0.py"), PACKAGE)
+    assert "models/model.joblib: saved in the old format: retrain" in migrated.stdout
 
 
 # --- the template-sync workflow, run as on GitHub -----------------------------------------------
