@@ -841,6 +841,42 @@ def _ref_selected(config: dict[str, Any], ref: str) -> bool:
     return not (other in config or f"{other}-ignore" in config)
 
 
+def concurrency(workflow: dict[str, Any], github: dict[str, Any]) -> tuple[str, bool] | None:
+    """A run's concurrency group (GitHub compares them ignoring case) and cancel-in-progress."""
+    spec = workflow.get("concurrency")
+    if spec is None:
+        return None
+    spec = {"group": spec} if isinstance(spec, str) else spec
+    context = {"github": github, "inputs": {}, "vars": {}}
+    group = as_text(interpolate(spec["group"], context)).strip().lower()
+    return group, flag(spec.get("cancel-in-progress", False), context)
+
+
+def cancelled_runs(workflow: dict[str, Any], runs: list[dict[str, Any]]) -> list[int]:
+    """Which of `runs` (github contexts, each arriving while every earlier one is still in
+    progress) GitHub cancels: a group holds one running and one pending run; a new run
+    cancels the pending one, and with cancel-in-progress the running one too ("Control the
+    concurrency of workflows and jobs")."""
+    running: dict[str, int] = {}
+    pending: dict[str, int] = {}
+    cancelled: set[int] = set()
+    for index, github in enumerate(runs):
+        found = concurrency(workflow, github)
+        if found is None:
+            continue
+        group, cancel = found
+        if group in pending:
+            cancelled.add(pending.pop(group))
+        if group not in running:
+            running[group] = index
+        elif cancel:
+            cancelled.add(running[group])
+            running[group] = index
+        else:
+            pending[group] = index
+    return sorted(cancelled)
+
+
 GH_STAND_IN = """#!{python}
 # The GitHub CLI as the local runner models it: `gh workflow run NAME --ref REF` dispatches a
 # workflow (recorded as an event) when it exists at that ref with a workflow_dispatch trigger.

@@ -23,6 +23,7 @@ from tests.gha import (
     JobResult,
     LocalRunner,
     StepFailed,
+    cancelled_runs,
     condition,
     evaluate,
     filter_matches,
@@ -644,3 +645,14 @@ def test_github_token_cannot_push_a_workflow_change(origin: Path, tmp_path: Path
 )
 def test_triggers(on: Any, event: Event, started: bool) -> None:
     assert triggered(on, event, "w.yml") is started
+
+
+def test_concurrency_cancels_the_pending_run_even_without_cancel_in_progress() -> None:
+    workflow = {"concurrency": {"group": "g-${{ github.ref }}", "cancel-in-progress": False}}
+    runs = [github_context("push", ref="refs/heads/main") for _ in range(3)]
+    assert cancelled_runs(workflow, runs) == [1], "one runs, one waits: the next replaces it"
+    workflow["concurrency"]["cancel-in-progress"] = "${{ github.event_name == 'push' }}"
+    assert cancelled_runs(workflow, runs) == [0, 1]
+    other = github_context("push", ref="refs/heads/other")
+    assert cancelled_runs(workflow, [runs[0], other]) == [], "another group"
+    assert cancelled_runs({}, runs) == [], "no concurrency: every run runs"

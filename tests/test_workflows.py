@@ -26,7 +26,9 @@ from tests.gha import (
     LocalRunner,
     StepFailed,
     action_name,
+    cancelled_runs,
     filter_matches,
+    github_context,
     load_workflow,
 )
 from tests.project import TEMPLATE_ROOT, Project
@@ -241,6 +243,21 @@ def test_the_summary_job_passes_only_when_every_job_passed(
     else:
         with pytest.raises(StepFailed):
             runner.run(workflow, ["all-tests"], done)
+
+
+def test_only_a_pull_requests_newer_push_cancels_a_test_run() -> None:
+    """Every push to main keeps its verdict: a cancelled run fails "All tests passed" there. A
+    run waiting in a shared group is cancelled by the next even without cancel-in-progress."""
+    workflow = load_workflow(TEMPLATE_ROOT / ".github" / "workflows" / "tests.yml")
+
+    def run(event: str, ref: str, run_id: int) -> dict[str, object]:
+        return github_context(event, repository="octo/copier-mlops", ref=ref, run_id=str(run_id))
+
+    main = [run("push", "refs/heads/main", n) for n in (1, 2, 3)]
+    assert cancelled_runs(workflow, main) == []
+    pull = [run("pull_request", "refs/pull/7/merge", n) for n in (4, 5, 6)]
+    assert cancelled_runs(workflow, pull) == [0, 1]
+    assert cancelled_runs(workflow, [main[0], pull[0], main[1], pull[1]]) == [1]
 
 
 # --- the rules ----------------------------------------------------------------------------------
