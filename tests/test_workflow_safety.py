@@ -253,6 +253,48 @@ def test_the_monitors_current_input_reaches_the_monitor_as_one_argument(
     assert json.loads(record.read_text()) == ["run", "python", "-m", f"{package}.monitor"]
 
 
+def test_the_template_sync_version_input_reaches_copier_as_one_argument(
+    bake: Callable[..., Project], tmp_path: Path
+) -> None:
+    """template-sync.yml passes inputs.version through env to `make template-sync`, which put
+    it into its recipe text: a quote ended the string, `$(shell ...)` ran in make."""
+    project = bake()
+    workflow = load_workflow(project.path / ".github" / "workflows" / "template-sync.yml")
+    sync = workflow["jobs"]["sync"]
+    assert "inputs.version" in sync["env"]["TEMPLATE_VERSION"]
+    assert next(s for s in sync["steps"] if s.get("id") == "sync")["run"].startswith(
+        "make template-sync"
+    )
+    git(project.path, "init", "--quiet", "--initial-branch=main")
+    git(project.path, "add", "--all")
+    git(project.path, "commit", "--quiet", "--no-verify", "-m", "Initial commit")
+
+    record = tmp_path / "argv.json"
+    uv = tmp_path / "uv"
+    uv.write_text(
+        "#!/usr/bin/env python3\nimport json, sys\n"
+        f"open({str(record)!r}, 'w').write(json.dumps(sys.argv[1:]))\n"
+    )
+    uv.chmod(uv.stat().st_mode | stat.S_IEXEC)
+    hostile = f'v1"; echo INJECTED; $(shell touch injected-make) {HOSTILE}'
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS"))}
+    env["TEMPLATE_VERSION"] = hostile
+    make = ["make", "template-sync", f"UV={uv}", "OUT=reports/template-sync.md"]
+    dry = subprocess.run(
+        [make[0], "-n", *make[1:]], cwd=project.path, env=env, capture_output=True, text=True
+    )
+    assert dry.returncode == 0, dry.stderr
+    assert "INJECTED" not in dry.stdout and "touch" not in dry.stdout, dry.stdout
+    assert not list(project.path.glob("injected-*")), "make ran the value while reading it"
+    done = subprocess.run(make, cwd=project.path, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "INJECTED" not in done.stdout
+    assert not list(project.path.glob("injected-*")), "the value ran as shell code"
+    argv = json.loads(record.read_text())
+    assert argv[argv.index("--vcs-ref") + 1] == hostile, argv
+    assert (project.path / "reports" / "template-sync.md").is_file(), "OUT reached the script"
+
+
 # --- pull requests' labels -----------------------------------------------------------------------
 
 
@@ -270,7 +312,9 @@ def test_pull_requests_get_only_labels_their_token_may_set(baked: Callable[..., 
                 assert not labels or job["permissions"].get("issues") == "write", (
                     f"{path.name}:{job_id}: labels {labels!r} without issues: write"
                 )
-    assert found == 2, "retrain.yml and template-sync.yml each open a pull request"
+    # retrain.yml's, and template-sync.yml's two (a draft, or a normal one where drafts are
+    # unavailable).
+    assert found == 3, "retrain.yml and template-sync.yml open pull requests"
 
 
 # --- the monitor's job summary ------------------------------------------------------------------
