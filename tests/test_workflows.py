@@ -237,6 +237,13 @@ def test_template_ci_runs_each_e2e_file_and_requires_every_job(
         "${{ fromJSON(needs.e2e-files.outputs.files) }}"
     )
     assert {"ubuntu-latest", "macos-latest"} <= set(jobs["fast"]["strategy"]["matrix"]["os"])
+    # On macOS, a generated project set up and tested with the system's bash 3.2 and make.
+    mac = [s for s in jobs["fast"]["steps"] if s.get("if") == "runner.os == 'macOS'"]
+    assert len(mac) == 1, "one macOS-only step"
+    lines = [line.strip() for line in mac[0]["run"].splitlines()]
+    assert lines[0] == 'export PATH="/bin:/usr/bin:$PATH"', "macOS's own bash and make first"
+    copy = next(i for i, line in enumerate(lines) if line.startswith("uv run copier copy"))
+    assert lines[copy + 1 :] == ['cd "$RUNNER_TEMP/my-model"', "make setup", "make test"]
     summary = jobs["all-tests"]
     assert summary["if"] == "always()", "a summary that is skipped when a job fails passes"
     assert set(summary["needs"]) == set(jobs) - {"all-tests"}
