@@ -841,6 +841,18 @@ def _ref_selected(config: dict[str, Any], ref: str) -> bool:
     return not (other in config or f"{other}-ignore" in config)
 
 
+def oidc_subject(github: dict[str, Any], environment: str | None = None) -> str:
+    """The `sub` claim of the OIDC token a job gets ("OpenID Connect reference"): the job's
+    environment if it has one, else `pull_request` for a pull request's run, else the ref
+    (refs/heads/NAME or refs/tags/NAME). Clouds trust a role or identity for subjects."""
+    repository = github["repository"]
+    if environment:
+        return f"repo:{repository}:environment:{environment}"
+    if github.get("event_name") in {"pull_request", "pull_request_target"}:
+        return f"repo:{repository}:pull_request"
+    return f"repo:{repository}:ref:{github['ref']}"
+
+
 def concurrency(workflow: dict[str, Any], github: dict[str, Any]) -> tuple[str, bool] | None:
     """A run's concurrency group (GitHub compares them ignoring case) and cancel-in-progress."""
     spec = workflow.get("concurrency")
