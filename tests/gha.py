@@ -889,36 +889,6 @@ def cancelled_runs(workflow: dict[str, Any], runs: list[dict[str, Any]]) -> list
     return sorted(cancelled)
 
 
-GH_STAND_IN = """#!{python}
-# The GitHub CLI as the local runner models it: `gh workflow run NAME --ref REF` dispatches a
-# workflow (recorded as an event) when it exists at that ref with a workflow_dispatch trigger.
-import json, os, subprocess, sys
-import yaml
-args = sys.argv[1:]
-if not os.environ.get("GH_TOKEN"):
-    print("gh: set the GH_TOKEN environment variable in a GitHub Actions workflow", file=sys.stderr)
-    sys.exit(4)
-if args[:2] != ["workflow", "run"] or len(args) < 3:
-    print(f"gh {{' '.join(args)}}: not modelled by tests/gha.py", file=sys.stderr)
-    sys.exit(1)
-name = args[2]
-ref = args[args.index("--ref") + 1] if "--ref" in args else os.environ["LOCAL_GH_DEFAULT_BRANCH"]
-shown = subprocess.run(["git", "show", f"{{ref}}:.github/workflows/{{name}}"],
-                       cwd=os.environ["LOCAL_GH_ORIGIN"], capture_output=True, text=True)
-if shown.returncode != 0:
-    print(f"could not find any workflows named {{name}} at {{ref}}", file=sys.stderr)
-    sys.exit(1)
-data = yaml.safe_load(shown.stdout)
-on = data.get("on", data.get(True))
-if "workflow_dispatch" not in (on if isinstance(on, (dict, list)) else [on]):
-    print("HTTP 422: Workflow does not have 'workflow_dispatch' trigger", file=sys.stderr)
-    sys.exit(1)
-with open(os.environ["LOCAL_GH_LOG"], "a") as log:
-    log.write(json.dumps({{"workflow": name, "ref": ref, "token": os.environ["GH_TOKEN"]}}) + "\\n")
-print(f"Created workflow_dispatch event for {{name}} at {{ref}}")
-"""
-
-
 # --- running jobs ------------------------------------------------------------------------------
 
 
@@ -1031,19 +1001,21 @@ class LocalRunner:
         self.step_timeout = step_timeout
         self.artifacts = workdir / "artifacts"
         self.artifacts.mkdir(parents=True, exist_ok=True)
-        self.gh_log: Path | None = None
-        if gh:
-            bin_dir = workdir / "gh-bin"
-            bin_dir.mkdir(parents=True, exist_ok=True)
-            (bin_dir / "gh").write_text(GH_STAND_IN.format(python=sys.executable))
-            (bin_dir / "gh").chmod(0o755)
-            self.gh_log = workdir / "gh-events.jsonl"
+        self.gh_dir: Path | None = None
+        if gh:  # tests/gh_stand_in.py as `gh`, first on PATH
+            self.gh_dir = workdir / "gh"
+            self.gh_dir.mkdir(parents=True, exist_ok=True)
+            stand_in = Path(__file__).with_name("gh_stand_in.py")
+            (self.gh_dir / "gh").write_text(
+                f'#!/bin/sh\nexec "{sys.executable}" "{stand_in}" "$@"\n'
+            )
+            (self.gh_dir / "gh").chmod(0o755)
             self.base_env = {
                 **base_env,
-                "PATH": f"{bin_dir}{os.pathsep}{base_env.get('PATH', os.environ['PATH'])}",
-                "LOCAL_GH_LOG": str(self.gh_log),
+                "PATH": f"{self.gh_dir}{os.pathsep}{base_env.get('PATH', os.environ['PATH'])}",
+                "LOCAL_GH_LOG": str(self.gh_dir / "calls.jsonl"),
+                "LOCAL_GH_STATE": str(self.gh_dir / "state.json"),
                 "LOCAL_GH_ORIGIN": str(origin),
-                "LOCAL_GH_DEFAULT_BRANCH": self.default_branch,
             }
 
     @property
@@ -1055,21 +1027,38 @@ class LocalRunner:
         """Whether a token is the job's GITHUB_TOKEN (github.token); any other is a person's."""
         return token == str(self.github.get("token", ""))
 
-    def _collect_gh_events(self) -> None:
-        if self.gh_log is None or not self.gh_log.exists():
+    def _gh_state(self) -> None:
+        """What the stand-in gh answers from: the repository as GitHub holds it now."""
+        if self.gh_dir is None:
             return
-        for line in self.gh_log.read_text().splitlines():
+        state = {
+            "default_branch": self.default_branch,
+            "drafts": self.repo.drafts,
+            "pull_requests": [
+                {"number": p.number, "head": p.head, "state": p.state, "draft": p.draft}
+                for p in self.repo.pull_requests
+            ],
+        }
+        (self.gh_dir / "state.json").write_text(json.dumps(state))
+
+    def _gh_calls(self) -> None:
+        """Apply what the stand-in gh did in a step: dispatches, pull requests turned draft."""
+        calls = self.gh_dir / "calls.jsonl" if self.gh_dir else None
+        if calls is None or not calls.exists():
+            return
+        for line in calls.read_text().splitlines():
             call = json.loads(line)
-            ref = call["ref"] if call["ref"].startswith("refs/") else f"refs/heads/{call['ref']}"
-            self.repo.events.append(
-                Event(
-                    "workflow_dispatch",
-                    ref,
-                    self.by_github_token(call["token"]),
-                    workflow=call["workflow"],
+            if call["call"] == "workflow_dispatch":
+                ref = (
+                    call["ref"] if call["ref"].startswith("refs/") else f"refs/heads/{call['ref']}"
                 )
-            )
-        self.gh_log.unlink()
+                by_github_token = self.by_github_token(call["token"])
+                event = Event("workflow_dispatch", ref, by_github_token, workflow=call["workflow"])
+                self.repo.events.append(event)
+            elif call["call"] == "draft":
+                pull = next(p for p in self.repo.pull_requests if p.number == call["number"])
+                pull.draft = call["draft"]
+        calls.unlink()
 
     # -- the workflow ---------------------------------------------------------------------------
 
@@ -1186,6 +1175,7 @@ class LocalRunner:
             step_env = dict(job.env)
             for key, value in (step.get("env") or {}).items():
                 step_env[key] = as_text(interpolate(value, {**context, "env": step_env}, functions))
+            self._gh_state()
             outputs_file = temp / f"output_{index}"
             env_file = temp / f"env_{index}"
             for path in (outputs_file, env_file):
@@ -1232,13 +1222,14 @@ class LocalRunner:
                     raise StepFailed(f"step {name!r} has neither run nor uses")
                 outcome = "success"
             except StepFailed as error:
+                self._gh_calls()  # what gh did before the step failed happened on GitHub
                 if not tolerated:
                     result.result = "failure"
                     result.steps.append(StepResult(name, "failure", "failure", str(error)))
                     result.summary = summary.read_text()
                     raise StepFailed(f"job {job_id!r} failed at step {name!r}:\n{error}") from None
                 output, outcome = str(error), "failure"
-            self._collect_gh_events()
+            self._gh_calls()
             step_outputs = _parse_file_commands(outputs_file)
             job.env.update(_parse_file_commands(env_file))
             conclusion = "success" if tolerated else outcome
@@ -1438,15 +1429,14 @@ def _create_pull_request(job: Job, with_: dict[str, Any]) -> None:
     pr = _PullRequestRun(job, with_)
     pr.commit()
     head, action = pr.branch_head()
+    pr.restore()  # as the action leaves the workspace before it pushes and opens anything
     if action in {"created", "updated"}:
         pr.push(head)
     operation = "none"
     if head is not None and pr.ahead(head):
         operation = pr.open_or_update(action)
     elif action in {"updated", "not-updated"} and pr.flag("delete-branch"):
-        pr.delete_branch()
-        operation = "closed"
-    pr.restore()
+        operation = pr.delete_branch()
     pr.outputs(operation, head)
     job.notes.append(pr.note(operation, head))
 
@@ -1510,7 +1500,10 @@ class _PullRequestRun:
         """The branch's new head and the action: created, updated, not-updated or none."""
         temp = self.git("rev-parse", self.temp)
         if not self.git("ls-remote", "origin", f"refs/heads/{self.branch}"):
-            return (temp, "created") if self.ahead(temp) else (None, "none")
+            if not self.ahead(temp):
+                return None, "none"
+            self.git("branch", "--force", self.branch, temp)
+            return temp, "created"
         self.git("fetch", "--quiet", "origin", f"+{self.branch}:refs/remotes/origin/{self.branch}")
         old = self.git("rev-parse", f"origin/{self.branch}")
         reset = (
@@ -1519,6 +1512,7 @@ class _PullRequestRun:
             or not self.ahead(temp)
         )
         head = temp if reset else old
+        self.git("branch", "--force", self.branch, head)
         return head, ("updated" if head != old else "not-updated")
 
     def push(self, head: str) -> None:
@@ -1563,11 +1557,12 @@ class _PullRequestRun:
             pull.draft = True
         return "updated"
 
-    def delete_branch(self) -> None:
+    def delete_branch(self) -> str:
         self.git("push", "--quiet", "--delete", "--force", "origin", f"refs/heads/{self.branch}")
         pull = self.runner.repo.open_pull_request(self.branch)
         if pull is not None:  # GitHub closes a pull request whose branch is deleted
             pull.state = "closed"
+        return "closed"
 
     def restore(self) -> None:
         self.git("checkout", "--quiet", self.working)
@@ -1587,7 +1582,7 @@ class _PullRequestRun:
     def note(self, operation: str, head: str | None) -> str:
         if head is None or not self.ahead(head):
             if operation == "closed":
-                return f"no change left: branch {self.branch} deleted, its pull request closed"
+                return f"no change left: branch {self.branch} deleted (an open pull request closed)"
             return "no change in add-paths: no pull request"
         changed = self.git("diff", "--name-only", f"origin/{self.base}", head).splitlines()
         pull = self.runner.repo.open_pull_request(self.branch)

@@ -483,6 +483,12 @@ jobs:
         run: gh workflow run checks.yml --ref proposal
         env:
           GH_TOKEN: ${{ github.token }}
+      - name: Make it a draft
+        if: vars.MAKE_DRAFT == 'true'
+        run: gh pr ready --undo "$NUMBER"
+        env:
+          GH_TOKEN: ${{ github.token }}
+          NUMBER: ${{ steps.pr.outputs.pull-request-number }}
 """
 CHECKS = """\
 on:
@@ -583,6 +589,12 @@ def test_drafts_are_refused_where_the_plan_has_none(origin: Path, tmp_path: Path
     assert not repo.pull_requests
     _propose(origin, tmp_path / "run2", repo, "second", DRAFT="false")
     assert len(repo.pull_requests) == 1
+    # Converting one to a draft (gh pr ready --undo) fails there too.
+    with pytest.raises(StepFailed, match=r"(?s)at step 'Make it a draft'.*not supported"):
+        _propose(origin, tmp_path / "run3", repo, "third", MAKE_DRAFT="true")
+    repo.drafts = True
+    _propose(origin, tmp_path / "run4", repo, "fourth", MAKE_DRAFT="true")
+    assert repo.pull_requests[0].draft
 
 
 def test_an_update_resets_the_branch_over_a_persons_commit(origin: Path, tmp_path: Path) -> None:

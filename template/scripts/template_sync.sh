@@ -12,6 +12,7 @@
 #   SYNC_BRANCH=template-sync   the pull request's branch. Commits a person pushed there (say,
 #                  resolving conflicts) that the default branch lacks are never overwritten:
 #                  nothing is updated, the job summary says why, and the output open=false.
+#                  Files with conflicts are staged (git add), markers and all, for the commit.
 #   TEMPLATE_SYNC_TOKEN_SET=false   the built-in GITHUB_TOKEN opens the pull request, and it may
 #                  not push a change to .github/workflows/: such an update stops here (exit 1)
 #                  with a job summary naming the secret that allows it.
@@ -90,6 +91,12 @@ fi
 
 conflicts="$(git diff --name-only --diff-filter=U)"
 rejects="$(git ls-files --others --exclude-standard -- '*.rej')"
+# For the pull request: a file git holds as unmerged stops create-pull-request at its first
+# `git checkout` ("you need to resolve your current index first"), so stage them, markers and
+# all (the pull request's lint job fails on the markers until they are resolved).
+if [ -n "$branch" ] && [ -n "$conflicts" ]; then
+  while IFS= read -r file; do git add -- "$file"; done <<<"$conflicts"
+fi
 changed="$(git status --porcelain | wc -l | tr -d ' ')"
 
 if [ "$before" = "$after" ] && [ "$changed" = 0 ]; then
