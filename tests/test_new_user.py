@@ -274,14 +274,30 @@ def test_each_plot_is_declared_once(baked: Callable[..., Project], answers: dict
 # --- CI of a project pushed before make setup ----------------------------------------------------
 
 
-def test_every_ci_job_that_needs_the_environment_sets_it_up_first(
+# Targets that need no environment (no uv run): plain Python or git.
+NO_ENVIRONMENT = {"drift-verdict", "drift-summary", "drift-issue", "image-latest"}
+
+
+def test_every_job_that_needs_the_environment_sets_it_up_first(
     baked: Callable[..., Project],
 ) -> None:
+    """UV_LOCKED=1 without uv.lock fails with "Unable to find lockfile": in every workflow, a
+    job's first make target that runs uv is `make ci-setup` (monitor, CD and retrain lacked it)."""
+    checked = set()
+    for path in sorted((baked().path / ".github" / "workflows").glob("*.yml")):
+        workflow = load_workflow(path)
+        for job_id, job in workflow["jobs"].items():
+            env = {**workflow.get("env", {}), **job.get("env", {})}
+            runs = [step.get("run", "") for step in job["steps"]]
+            makes = [re.match(r"make (?:--silent )?([\w-]+)", run) for run in runs]
+            targets = [m.group(1) for m in makes if m and m.group(1) not in NO_ENVIRONMENT]
+            if env.get("UV_LOCKED") != "1" or not targets:
+                continue
+            makes = targets
+            assert makes[0] == "ci-setup", (path.name, job_id, runs)
+            checked.add(path.name)
+    assert checked == {"ci.yml", "cd.yml", "monitor.yml", "retrain.yml"}
     workflow = load_workflow(baked().path / ".github" / "workflows" / "ci.yml")
-    for job_id, job in workflow["jobs"].items():
-        runs = [step.get("run", "") for step in job["steps"]]
-        makes = [run for run in runs if run.startswith("make ")]
-        assert makes[0] == "make ci-setup", (job_id, runs)
     container = workflow["jobs"]["container"]["steps"]
     names = [step["name"] for step in container]
     setup = next(i for i, step in enumerate(container) if step.get("run") == "make ci-setup")

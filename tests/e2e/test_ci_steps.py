@@ -168,6 +168,22 @@ def test_ci_of_a_project_made_from_a_private_file(template_repo: Path, tmp_path:
     assert pipeline.step("Pipeline").conclusion == "skipped"
     assert not (runner.artifacts / "model").exists()
 
+    # The weekly monitor there: no data to compare, so no verdict; green, and the summary says
+    # what to configure (make ci-data without CI_DATA_OPTIONAL failed it every week).
+    runner, log = _monitor_runner(origin, tmp_path / "monitor", "schedule")
+    results = runner.run(project.path / ".github" / "workflows" / "monitor.yml")
+    assert {job: r.result for job, r in results.items()} == {
+        "drift": "success",
+        "issue": "skipped",
+        "retrain": "skipped",
+    }
+    drift = results["drift"]
+    assert "### Drift report not run: no access to the data" in drift.summary, drift.summary
+    assert "section 'CI/CD'" in drift.summary and "The tests ran" not in drift.summary
+    for step in ("Reference data", "Drift report", "Upload the report", "Verdict"):
+        assert drift.step(step).conclusion == "skipped", step
+    assert drift.outputs["drift"] == "" and not _gh_calls(log)
+
 
 def _monitor_runner(
     origin: Path, tmp_path: Path, event: str, current: str | None = None, **env: str
