@@ -23,7 +23,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.gha import LocalRunner, StepFailed, filter_matches, github_context, load_workflow
+from tests.gha import (
+    GitHubRepo,
+    LocalRunner,
+    StepFailed,
+    filter_matches,
+    github_context,
+    load_workflow,
+)
 from tests.project import Project, bake_project, git, run, tool_env
 
 pytestmark = pytest.mark.e2e
@@ -457,6 +464,26 @@ def test_ci_fails_when_the_committed_dvc_lock_is_stale(
     assert "The committed dvc.lock and metrics" in message, message
     assert "stages whose dvc.lock entry changed: evaluate, train" in message, message
     assert "metrics/metrics.json" in message, message
+
+    # The retrain workflow proposes what the params ask for. Its pull request, opened with
+    # GITHUB_TOKEN, starts no workflow: the job starts CI on the branch (a dispatch does).
+    repo = GitHubRepo()
+    retrain = LocalRunner(
+        stale,
+        tmp_path / "retrain",
+        base_env=_base_env(),
+        github=_github(stale, "refs/heads/main", "workflow_dispatch"),
+        repo=repo,
+        gh=True,
+    )
+    job = retrain.run(project.path / ".github" / "workflows" / "retrain.yml")["retrain"]
+    assert job.result == "success"
+    [pull] = repo.pull_requests
+    assert (pull.head, pull.title) == ("retrain/main", "Retrain the model")
+    changed = git(stale, "diff", "--name-only", "main", "retrain/main").split()
+    assert "dvc.lock" in changed and "metrics/metrics.json" in changed, changed
+    runs = [(name, event.name, event.ref) for name, event in repo.runs(stale)]
+    assert runs == [("ci.yml", "workflow_dispatch", "refs/heads/retrain/main")], runs
 
 
 def test_cd_never_ships_a_model_other_than_the_one_the_tag_records(
