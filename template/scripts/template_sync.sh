@@ -32,7 +32,9 @@ fi
 
 # The bot's commits (create-pull-request's committer); any other committer is a person.
 BOT_EMAIL="41898282+github-actions[bot]@users.noreply.github.com"
-summary_of_run() { [ -z "${GITHUB_STEP_SUMMARY:-}" ] || printf '%s\n' "$@" >>"$GITHUB_STEP_SUMMARY"; }
+summary_of_run() {
+  [ -z "${GITHUB_STEP_SUMMARY:-}" ] || printf '%s\n' "$@" >>"$GITHUB_STEP_SUMMARY"
+}
 outputs() { [ -z "${GITHUB_OUTPUT:-}" ] || printf '%s\n' "$@" >>"$GITHUB_OUTPUT"; }
 
 # A person's commits on the branch, not yet in the default branch: the pull request is theirs.
