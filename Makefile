@@ -29,11 +29,11 @@ install-system: ## Install the system tools the e2e tests use (podman, Node, Azu
 demo: install ## Generate the default project into demo/ and run its lifecycle
 	$(UV) run python -m tests.demo
 
-lint: install ## Lint the template's own code (ruff) and workflows (check-jsonschema, zizmor)
+lint: install ## Lint the template's own code (ruff) and workflows (check-jsonschema, zizmor --pedantic)
 	$(UV) run ruff check .
 	$(UV) run ruff format --check .
 	$(UV) run check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
-	$(UV) run zizmor --offline --no-progress .github
+	$(UV) run zizmor --offline --pedantic --no-progress .github
 
 test: install install-system ## Run every test: rendering, then end-to-end
 	$(UV) run pytest $(PYTEST_ARGS)

@@ -67,9 +67,13 @@ files=("$raw")
 sample=false
 if [ -f "src/${PACKAGE}/sample_data.py" ] && [ "$raw" = data/raw/customers.csv ]; then
   sample=true
-  # An assignment, so that a failure here stops the script (set -e skips a for's word list).
+  # An assignment, so that a failure here stops the script (set -e skips a for's word list);
+  # read line by line, as macOS's bash 3.2 has no mapfile.
   bundled="$("$UV" run --no-sync python -m "${PACKAGE}.sample_data" --list)"
-  mapfile -t files <<<"$bundled"
+  files=()
+  while IFS= read -r file; do
+    [ -z "$file" ] || files+=("$file")
+  done <<<"$bundled"
 fi
 for file in "${files[@]}"; do
   if [ -f "$file" ]; then

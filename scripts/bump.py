@@ -9,6 +9,8 @@ the template's sources, not in a project) to the newest release, read from where
 
 A source that cannot be reached is said so, and its pins are left as they are; with --strict
 (the weekly upstream workflow) that makes the command fail, so a silent skip cannot pass there.
+GitHub's rate limit (a 403 or 429 saying so: 60 requests an hour without a token, so set
+GH_TOKEN) is not a source out of reach: its pins are left and it is said, but --strict passes.
 --dry-run says what would change and writes nothing.
 
 Usage: python scripts/bump.py [--dry-run] [--strict]
@@ -42,6 +44,19 @@ class Unreachable(Exception):
     """The source did not answer (no network to it, or an error status)."""
 
 
+class RateLimited(Exception):
+    """GitHub's API answered, refusing more requests for now (its rate limit)."""
+
+
+def is_rate_limit(error: urllib.error.HTTPError) -> bool:
+    """GitHub's rate limits: 429, or 403 with no requests left or a Retry-After."""
+    headers = error.headers or {}
+    return error.code == 429 or (
+        error.code == 403
+        and (headers.get("X-RateLimit-Remaining") == "0" or "Retry-After" in headers)
+    )
+
+
 def fetch_json(url: str) -> Any:
     headers = {"Accept": "application/json", "User-Agent": "copier-mlops-bump"}
     token = os.environ.get("GH_TOKEN") or os.environ.get("GITHUB_TOKEN")
@@ -50,6 +65,11 @@ def fetch_json(url: str) -> Any:
     try:
         with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=20) as r:
             return json.load(r)
+    except urllib.error.HTTPError as error:
+        if url.startswith("https://api.github.com/") and is_rate_limit(error):
+            reset = (error.headers or {}).get("X-RateLimit-Reset", "")
+            raise RateLimited(f"{url}: HTTP {error.code}, rate limit (reset {reset})") from None
+        raise Unreachable(f"{url}: {error}") from None
     except (urllib.error.URLError, TimeoutError, OSError, ValueError) as error:
         raise Unreachable(f"{url}: {error}") from None
 
@@ -58,6 +78,7 @@ def fetch_json(url: str) -> Any:
 class Report:
     changes: list[str] = field(default_factory=list)
     unreachable: list[str] = field(default_factory=list)
+    rate_limited: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
 
@@ -85,6 +106,12 @@ def bump_actions(paths: list[Path], fetch: Fetch, report: Report) -> dict[Path, 
             report.unreachable.append(
                 f"GitHub (api.github.com) cannot be reached from here ({error}): the action pins "
                 "in ci_templates/ are left as they are; CI on GitHub's runners reaches it"
+            )
+            return {}
+        except RateLimited as error:
+            report.rate_limited.append(
+                f"GitHub's API rate limit ({error}): the action pins in ci_templates/ are left "
+                "as they are; set GH_TOKEN for a higher limit"
             )
             return {}
         if not VERSION_TAG.fullmatch(tag):
@@ -168,6 +195,8 @@ def main(argv: list[str], root: Path = ROOT, fetch: Fetch = fetch_json) -> int:
         print(f"note: {line}")
     for line in report.unreachable:
         print(f"not checked: {line}", file=sys.stderr)
+    for line in report.rate_limited:  # GitHub answered: no release broke anything
+        print(f"not checked, later: {line}", file=sys.stderr)
     return 1 if strict and report.unreachable else 0
 
 

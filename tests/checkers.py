@@ -35,9 +35,10 @@ def check_jsonschema(schema: str, *paths: Path) -> subprocess.CompletedProcess[s
     return run(BIN / "check-jsonschema", "--builtin-schema", schema, *paths)
 
 
-def zizmor(path: Path) -> subprocess.CompletedProcess[str]:
-    """zizmor's offline audits of a workflow file or of a folder such as .github."""
-    return run(BIN / "zizmor", "--offline", "--no-progress", path)
+def zizmor(path: Path, pedantic: bool = False) -> subprocess.CompletedProcess[str]:
+    """zizmor's offline audits of a workflow file or of a folder such as .github (with
+    `pedantic`, also the audits and findings it leaves out by default)."""
+    return run(BIN / "zizmor", "--offline", "--no-progress", *(["--pedantic"] * pedantic), path)
 
 
 def actionlint(*workflows: Path) -> subprocess.CompletedProcess[str]:

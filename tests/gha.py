@@ -20,6 +20,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -697,6 +698,16 @@ def interpolate(
     return GITHUB_EXPRESSION.sub(lambda m: as_text(evaluate(m.group(1), context, functions)), text)
 
 
+def flag(value: Any, context: dict[str, Any]) -> bool:
+    """A boolean setting that may be an expression (`continue-on-error: ${{ ... }}`)."""
+    if isinstance(value, str):
+        whole = GITHUB_EXPRESSION.fullmatch(value.strip())
+        value = evaluate(whole.group(1), context) if whole else value
+    if isinstance(value, str):
+        return value.strip().lower() == "true"
+    return _truthy(value)
+
+
 def condition(text: Any, context: dict[str, Any], functions: dict[str, Callable[..., Any]]) -> bool:
     """An `if:`: an expression with or without `${{ }}`; without a status function in it,
     `success() && (...)` is implied."""
@@ -711,6 +722,171 @@ def condition(text: Any, context: dict[str, Any], functions: dict[str, Callable[
     if not re.search(rf"\b({'|'.join(_STATUS)})\s*\(", text, re.IGNORECASE):
         text = f"success() && ({text})"
     return _truthy(evaluate(text, context, functions))
+
+
+# --- the GitHub side: pull requests, and the workflows an event starts ---------------------------
+# What GitHub does around a run that a workflow's correctness depends on, as documented:
+# - An event made with a job's GITHUB_TOKEN starts no workflow, except workflow_dispatch and
+#   repository_dispatch ("Triggering a workflow from a workflow"). Any other token (a personal
+#   access token, a GitHub App's) starts workflows as a person's action does.
+# - GITHUB_TOKEN never has the `workflows` permission: a push with it that creates or changes a
+#   file under .github/workflows/ is refused.
+# - Draft pull requests need a public repository or a paid plan: in a private repository on a
+#   free plan, opening a draft (or converting to one) fails.
+# - A workflow runs from the files at the event's ref; a dispatch needs the workflow to exist
+#   there with a `workflow_dispatch` trigger.
+
+TOKEN_EXEMPT_EVENTS = {"workflow_dispatch", "repository_dispatch"}
+DRAFTS_UNAVAILABLE = "Draft pull requests are not supported in this repository."
+WORKFLOWS_REFUSED = (
+    "refusing to allow a GitHub App to create or update workflow `{path}` without `workflows` "
+    "permission"
+)
+
+
+@dataclass
+class Event:
+    name: str  # push, pull_request, workflow_dispatch, ...
+    ref: str  # the ref the workflows run from (a pull request's: its head branch)
+    by_github_token: bool  # made with a job's GITHUB_TOKEN
+    action: str = ""  # pull_request: opened, synchronize, ...
+    workflow: str = ""  # workflow_dispatch: the workflow file's name
+    base: str = ""  # pull_request: the base branch (what its branch filters match)
+
+
+@dataclass
+class PullRequest:
+    number: int
+    head: str
+    base: str
+    title: str
+    body: str
+    draft: bool
+    state: str = "open"
+
+
+@dataclass
+class GitHubRepo:
+    """The GitHub side of a test's origin repository, shared by the runs made against it."""
+
+    drafts: bool = True  # False: a private repository on a free plan
+    pull_requests: list[PullRequest] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+
+    def open_pull_request(self, head: str) -> PullRequest | None:
+        return next((p for p in self.pull_requests if p.head == head and p.state == "open"), None)
+
+    def started(self, origin: Path, event: Event) -> list[str]:
+        """The workflow files (names) the event starts, read at the event's ref in `origin`."""
+        if event.by_github_token and event.name not in TOKEN_EXEMPT_EVENTS:
+            return []
+        found = subprocess.run(
+            ["git", "ls-tree", "--name-only", event.ref, ".github/workflows/"],
+            cwd=origin,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.split()
+        started = []
+        for path in found:
+            if not path.endswith((".yml", ".yaml")):
+                continue
+            text = subprocess.run(
+                ["git", "show", f"{event.ref}:{path}"],
+                cwd=origin,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+            data = yaml.safe_load(text)
+            on = data.get("on", data.get(True))
+            if triggered(on, event, Path(path).name):
+                started.append(Path(path).name)
+        return started
+
+    def runs(self, origin: Path) -> list[tuple[str, Event]]:
+        """Every (workflow, event) pair the recorded events started, in order."""
+        return [(name, event) for event in self.events for name in self.started(origin, event)]
+
+
+def triggered(on: Any, event: Event, workflow: str) -> bool:
+    """Whether a workflow's `on:` starts for the event (the filters of `push` and
+    `pull_request`, a pull request's activity types, a dispatch of this very file)."""
+    if isinstance(on, (str, list)):
+        on = dict.fromkeys([on] if isinstance(on, str) else on)
+    triggers: dict[str, Any] = on
+    if event.name not in triggers:
+        return False
+    config = triggers[event.name] or {}
+    if event.name == "workflow_dispatch":
+        return event.workflow == workflow
+    if event.name == "pull_request":
+        types = config.get("types", ["opened", "synchronize", "reopened"])
+        return event.action in types and _ref_selected(config, f"refs/heads/{event.base}")
+    if event.name == "push":
+        return _ref_selected(config, event.ref)
+    return True
+
+
+def _ref_selected(config: dict[str, Any], ref: str) -> bool:
+    """`branches`/`tags` (or their `-ignore`) of a trigger against a ref."""
+    is_tag = ref.startswith("refs/tags/")
+    kind, other = ("tags", "branches") if is_tag else ("branches", "tags")
+    name = ref.split("/", 2)[2] if ref.startswith("refs/") else ref
+    if kind in config:
+        return filter_matches(config[kind], name)
+    if f"{kind}-ignore" in config:
+        return not filter_matches(config[f"{kind}-ignore"], name)
+    # Only the other kind filtered: a push of this kind starts nothing.
+    return not (other in config or f"{other}-ignore" in config)
+
+
+def oidc_subject(github: dict[str, Any], environment: str | None = None) -> str:
+    """The `sub` claim of the OIDC token a job gets ("OpenID Connect reference"): the job's
+    environment if it has one, else `pull_request` for a pull request's run, else the ref
+    (refs/heads/NAME or refs/tags/NAME). Clouds trust a role or identity for subjects."""
+    repository = github["repository"]
+    if environment:
+        return f"repo:{repository}:environment:{environment}"
+    if github.get("event_name") in {"pull_request", "pull_request_target"}:
+        return f"repo:{repository}:pull_request"
+    return f"repo:{repository}:ref:{github['ref']}"
+
+
+def concurrency(workflow: dict[str, Any], github: dict[str, Any]) -> tuple[str, bool] | None:
+    """A run's concurrency group (GitHub compares them ignoring case) and cancel-in-progress."""
+    spec = workflow.get("concurrency")
+    if spec is None:
+        return None
+    spec = {"group": spec} if isinstance(spec, str) else spec
+    context = {"github": github, "inputs": {}, "vars": {}}
+    group = as_text(interpolate(spec["group"], context)).strip().lower()
+    return group, flag(spec.get("cancel-in-progress", False), context)
+
+
+def cancelled_runs(workflow: dict[str, Any], runs: list[dict[str, Any]]) -> list[int]:
+    """Which of `runs` (github contexts, each arriving while every earlier one is still in
+    progress) GitHub cancels: a group holds one running and one pending run; a new run
+    cancels the pending one, and with cancel-in-progress the running one too ("Control the
+    concurrency of workflows and jobs")."""
+    running: dict[str, int] = {}
+    pending: dict[str, int] = {}
+    cancelled: set[int] = set()
+    for index, github in enumerate(runs):
+        found = concurrency(workflow, github)
+        if found is None:
+            continue
+        group, cancel = found
+        if group in pending:
+            cancelled.add(pending.pop(group))
+        if group not in running:
+            running[group] = index
+        elif cancel:
+            cancelled.add(running[group])
+            running[group] = index
+        else:
+            pending[group] = index
+    return sorted(cancelled)
 
 
 # --- running jobs ------------------------------------------------------------------------------
@@ -796,8 +972,13 @@ class LocalRunner:
         inputs: dict[str, str] | None = None,
         actions: dict[str, Callable[[Job, dict[str, Any]], None]] | None = None,
         step_timeout: float = 900,
+        repo: GitHubRepo | None = None,
+        gh: bool = False,
     ) -> None:
+        """`repo`: the GitHub side of `origin` (pull requests, events), to share between runs;
+        `gh`: put the runner's model of the GitHub CLI first on PATH (GH_STAND_IN)."""
         self.origin = origin
+        self.repo = repo or GitHubRepo()
         self.workdir = workdir
         self.base_env = base_env
         check_event_payload(github)
@@ -820,6 +1001,64 @@ class LocalRunner:
         self.step_timeout = step_timeout
         self.artifacts = workdir / "artifacts"
         self.artifacts.mkdir(parents=True, exist_ok=True)
+        self.gh_dir: Path | None = None
+        if gh:  # tests/gh_stand_in.py as `gh`, first on PATH
+            self.gh_dir = workdir / "gh"
+            self.gh_dir.mkdir(parents=True, exist_ok=True)
+            stand_in = Path(__file__).with_name("gh_stand_in.py")
+            (self.gh_dir / "gh").write_text(
+                f'#!/bin/sh\nexec "{sys.executable}" "{stand_in}" "$@"\n'
+            )
+            (self.gh_dir / "gh").chmod(0o755)
+            self.base_env = {
+                **base_env,
+                "PATH": f"{self.gh_dir}{os.pathsep}{base_env.get('PATH', os.environ['PATH'])}",
+                "LOCAL_GH_LOG": str(self.gh_dir / "calls.jsonl"),
+                "LOCAL_GH_STATE": str(self.gh_dir / "state.json"),
+                "LOCAL_GH_ORIGIN": str(origin),
+            }
+
+    @property
+    def default_branch(self) -> str:
+        repository = (self.github.get("event") or {}).get("repository") or {}
+        return str(repository.get("default_branch") or "main")
+
+    def by_github_token(self, token: str) -> bool:
+        """Whether a token is the job's GITHUB_TOKEN (github.token); any other is a person's."""
+        return token == str(self.github.get("token", ""))
+
+    def _gh_state(self) -> None:
+        """What the stand-in gh answers from: the repository as GitHub holds it now."""
+        if self.gh_dir is None:
+            return
+        state = {
+            "default_branch": self.default_branch,
+            "drafts": self.repo.drafts,
+            "pull_requests": [
+                {"number": p.number, "head": p.head, "state": p.state, "draft": p.draft}
+                for p in self.repo.pull_requests
+            ],
+        }
+        (self.gh_dir / "state.json").write_text(json.dumps(state))
+
+    def _gh_calls(self) -> None:
+        """Apply what the stand-in gh did in a step: dispatches, pull requests turned draft."""
+        calls = self.gh_dir / "calls.jsonl" if self.gh_dir else None
+        if calls is None or not calls.exists():
+            return
+        for line in calls.read_text().splitlines():
+            call = json.loads(line)
+            if call["call"] == "workflow_dispatch":
+                ref = (
+                    call["ref"] if call["ref"].startswith("refs/") else f"refs/heads/{call['ref']}"
+                )
+                by_github_token = self.by_github_token(call["token"])
+                event = Event("workflow_dispatch", ref, by_github_token, workflow=call["workflow"])
+                self.repo.events.append(event)
+            elif call["call"] == "draft":
+                pull = next(p for p in self.repo.pull_requests if p.number == call["number"])
+                pull.draft = call["draft"]
+        calls.unlink()
 
     # -- the workflow ---------------------------------------------------------------------------
 
@@ -936,6 +1175,7 @@ class LocalRunner:
             step_env = dict(job.env)
             for key, value in (step.get("env") or {}).items():
                 step_env[key] = as_text(interpolate(value, {**context, "env": step_env}, functions))
+            self._gh_state()
             outputs_file = temp / f"output_{index}"
             env_file = temp / f"env_{index}"
             for path in (outputs_file, env_file):
@@ -959,6 +1199,7 @@ class LocalRunner:
             }
             output = ""
             note = ""
+            tolerated = flag(step.get("continue-on-error", False), {**context, "env": step_env})
             try:
                 if "run" in step:
                     output = self._run_script(step, runtime_env, workspace, name)
@@ -981,22 +1222,24 @@ class LocalRunner:
                     raise StepFailed(f"step {name!r} has neither run nor uses")
                 outcome = "success"
             except StepFailed as error:
-                if not step.get("continue-on-error"):
+                self._gh_calls()  # what gh did before the step failed happened on GitHub
+                if not tolerated:
                     result.result = "failure"
                     result.steps.append(StepResult(name, "failure", "failure", str(error)))
                     result.summary = summary.read_text()
                     raise StepFailed(f"job {job_id!r} failed at step {name!r}:\n{error}") from None
                 output, outcome = str(error), "failure"
+            self._gh_calls()
             step_outputs = _parse_file_commands(outputs_file)
             job.env.update(_parse_file_commands(env_file))
-            conclusion = "success" if step.get("continue-on-error") else outcome
+            conclusion = "success" if tolerated else outcome
             result.steps.append(StepResult(name, outcome, conclusion, output, step_outputs, note))
             context["steps"][step_id] = {
                 "outcome": outcome,
                 "conclusion": conclusion,
                 "outputs": step_outputs,
             }
-            if outcome == "failure" and not step.get("continue-on-error"):
+            if outcome == "failure" and not tolerated:
                 job_failed = True
 
         context["env"] = dict(job.env)
@@ -1172,25 +1415,182 @@ def _docker_metadata(job: Job, with_: dict[str, Any]) -> None:
     job.notes.append("tags: " + ", ".join(lines))
 
 
+BOT_COMMITTER = ("github-actions[bot]", "41898282+github-actions[bot]@users.noreply.github.com")
+
+
 def _create_pull_request(job: Job, with_: dict[str, Any]) -> None:
-    """What peter-evans/create-pull-request would propose: the changed files among add-paths."""
-    body = with_.get("body-path")
-    if body and not (job.workspace / body).is_file():
-        raise StepFailed(f"create-pull-request: no body file {body}")
-    paths = [p.strip() for p in str(with_.get("add-paths", ".")).splitlines() if p.strip()]
-    status = subprocess.run(
-        ["git", "status", "--porcelain", "--", *paths],
-        cwd=job.workspace,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    changed = [line[3:] for line in status.splitlines()]
-    job.notes.append(
-        f"pull request {with_.get('title')!r} with {', '.join(changed)}"
-        if changed
-        else "no change in add-paths: no pull request"
-    )
+    """peter-evans/create-pull-request (v8) as its source does it, against the origin and the
+    runner's GitHubRepo: the changes among add-paths committed by the bot on top of the base;
+    an existing branch reset to that commit (a force push) whenever its tree or its number of
+    commits ahead differ, so commits pushed to it are lost; the push refused for GITHUB_TOKEN
+    when it touches .github/workflows/; `draft: true` on create only, `always-true` also
+    converting an updated pull request; a branch with no difference left deleted with
+    `delete-branch`. Outputs pull-request-number, -operation, -branch and -head-sha."""
+    pr = _PullRequestRun(job, with_)
+    pr.commit()
+    head, action = pr.branch_head()
+    pr.restore()  # as the action leaves the workspace before it pushes and opens anything
+    if action in {"created", "updated"}:
+        pr.push(head)
+    operation = "none"
+    if head is not None and pr.ahead(head):
+        operation = pr.open_or_update(action)
+    elif action in {"updated", "not-updated"} and pr.flag("delete-branch"):
+        operation = pr.delete_branch()
+    pr.outputs(operation, head)
+    job.notes.append(pr.note(operation, head))
+
+
+class _PullRequestRun:
+    """One create-pull-request step: the git side in the job's workspace, the pull request in
+    the runner's GitHubRepo."""
+
+    def __init__(self, job: Job, with_: dict[str, Any]) -> None:
+        self.job, self.with_, self.runner = job, with_, job.runner
+        body = with_.get("body-path")
+        if body and not (job.workspace / body).is_file():
+            raise StepFailed(f"create-pull-request: no body file {body}")
+        self.body = (job.workspace / body).read_text() if body else str(with_.get("body", ""))
+        self.draft = str(with_.get("draft", "false")).strip().lower()
+        if self.draft not in {"true", "false", "always-true"}:
+            raise StepFailed(f"create-pull-request: draft {self.draft!r} is not a boolean")
+        self.token = str(with_.get("token") or self.runner.github.get("token", ""))
+        self.branch = str(with_.get("branch", "create-pull-request/patch"))
+        self.paths = [p.strip() for p in str(with_.get("add-paths", "")).splitlines() if p.strip()]
+        self.working = self.git("rev-parse", "--abbrev-ref", "HEAD")
+        self.base = str(with_.get("base") or self.working)
+        if self.base == self.branch:
+            raise StepFailed("The 'base' and 'branch' for a pull request must be different")
+        self.temp = "create-pull-request-temp"
+
+    def git(self, *args: str, check: bool = True) -> str:
+        name, email = BOT_COMMITTER  # the committer of what the action commits (and stashes)
+        identity = ["-c", f"user.name={name}", "-c", f"user.email={email}"]
+        done = subprocess.run(
+            ["git", *identity, *args],
+            cwd=self.job.workspace,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if check and done.returncode != 0:
+            raise StepFailed(f"create-pull-request: git {' '.join(args)}: {done.stderr.strip()}")
+        return done.stdout.strip()
+
+    def flag(self, name: str) -> bool:
+        return str(self.with_.get(name, "false")).strip().lower() == "true"
+
+    def ahead(self, ref: str) -> int:
+        return int(self.git("rev-list", "--count", f"origin/{self.base}..{ref}"))
+
+    def commit(self) -> None:
+        """The changes among add-paths (every change without it), committed on a temp branch."""
+        self.git("checkout", "--quiet", "-B", self.temp, "HEAD")
+        if self.git("status", "--porcelain", "--", *self.paths):
+            self.git("add", *(["--", *self.paths] if self.paths else ["-A"]), check=False)
+            actor = str(self.runner.github.get("actor", "octo"))
+            self.git(
+                *("commit", "--quiet", "--no-verify", "-m"),
+                str(self.with_.get("commit-message", "[create-pull-request] automated change")),
+                f"--author={actor} <{actor}@users.noreply.github.com>",
+            )
+        self.git("stash", "push", "--quiet", "--include-untracked")
+
+    def branch_head(self) -> tuple[str | None, str]:
+        """The branch's new head and the action: created, updated, not-updated or none."""
+        temp = self.git("rev-parse", self.temp)
+        if not self.git("ls-remote", "origin", f"refs/heads/{self.branch}"):
+            if not self.ahead(temp):
+                return None, "none"
+            self.git("branch", "--force", self.branch, temp)
+            return temp, "created"
+        self.git("fetch", "--quiet", "origin", f"+{self.branch}:refs/remotes/origin/{self.branch}")
+        old = self.git("rev-parse", f"origin/{self.branch}")
+        reset = (
+            self.git("rev-parse", f"{old}^{{tree}}") != self.git("rev-parse", f"{temp}^{{tree}}")
+            or self.ahead(old) != self.ahead(temp)
+            or not self.ahead(temp)
+        )
+        head = temp if reset else old
+        self.git("branch", "--force", self.branch, head)
+        return head, ("updated" if head != old else "not-updated")
+
+    def push(self, head: str) -> None:
+        by_github_token = self.runner.by_github_token(self.token)
+        remote = self.git("ls-remote", "origin", f"refs/heads/{self.branch}").split()
+        since = remote[0] if remote else f"origin/{self.base}"
+        workflows = self.git("diff", "--name-only", since, head, "--", ".github/workflows/")
+        if by_github_token and workflows:
+            raise StepFailed(
+                f"! [remote rejected] {self.branch} -> {self.branch} ("
+                + WORKFLOWS_REFUSED.format(path=workflows.splitlines()[0])
+                + ")"
+            )
+        self.git("push", "--quiet", "--force", "origin", f"{head}:refs/heads/{self.branch}")
+        self.runner.repo.events.append(Event("push", f"refs/heads/{self.branch}", by_github_token))
+
+    def open_or_update(self, action: str) -> str:
+        repo = self.runner.repo
+        by_github_token = self.runner.by_github_token(self.token)
+        title = str(self.with_.get("title", "Changes by create-pull-request action"))
+        pull = repo.open_pull_request(self.branch)
+        ref = f"refs/heads/{self.branch}"
+        if pull is None:
+            draft = self.draft in {"true", "always-true"}
+            if draft and not repo.drafts:
+                raise StepFailed(f"create-pull-request: {DRAFTS_UNAVAILABLE}")
+            number = len(repo.pull_requests) + 1
+            repo.pull_requests.append(
+                PullRequest(number, self.branch, self.base, title, self.body, draft)
+            )
+            repo.events.append(Event("pull_request", ref, by_github_token, "opened", "", self.base))
+            self.number = number
+            return "created"
+        pull.title, pull.body, self.number = title, self.body, pull.number
+        if action != "updated":
+            return "none"
+        event = Event("pull_request", ref, by_github_token, "synchronize", "", self.base)
+        repo.events.append(event)
+        if self.draft == "always-true" and not pull.draft:
+            if not repo.drafts:
+                raise StepFailed(f"create-pull-request: {DRAFTS_UNAVAILABLE}")
+            pull.draft = True
+        return "updated"
+
+    def delete_branch(self) -> str:
+        self.git("push", "--quiet", "--delete", "--force", "origin", f"refs/heads/{self.branch}")
+        pull = self.runner.repo.open_pull_request(self.branch)
+        if pull is not None:  # GitHub closes a pull request whose branch is deleted
+            pull.state = "closed"
+        return "closed"
+
+    def restore(self) -> None:
+        self.git("checkout", "--quiet", self.working)
+        self.git("branch", "--quiet", "-D", self.temp)
+        if self.git("stash", "list"):
+            self.git("stash", "pop", "--quiet")
+
+    def outputs(self, operation: str, head: str | None) -> None:
+        with open(self.job.env["GITHUB_OUTPUT"], "a") as out:
+            out.write(f"pull-request-branch={self.branch}\n")
+            out.write(f"pull-request-operation={operation}\n")
+            if head:
+                out.write(f"pull-request-head-sha={self.git('rev-parse', head)}\n")
+            if operation in {"created", "updated", "none"} and hasattr(self, "number"):
+                out.write(f"pull-request-number={self.number}\n")
+
+    def note(self, operation: str, head: str | None) -> str:
+        if head is None or not self.ahead(head):
+            if operation == "closed":
+                return f"no change left: branch {self.branch} deleted (an open pull request closed)"
+            return "no change in add-paths: no pull request"
+        changed = self.git("diff", "--name-only", f"origin/{self.base}", head).splitlines()
+        pull = self.runner.repo.open_pull_request(self.branch)
+        kind = "draft " if pull and pull.draft else ""
+        return (
+            f"pull request {pull.title if pull else ''!r} with {', '.join(changed)} "
+            f"({kind}pull request #{getattr(self, 'number', '?')}: {operation})"
+        )
 
 
 ACTIONS: dict[str, Callable[[Job, dict[str, Any]], None]] = {

@@ -4,15 +4,18 @@ for here (PyPI answers, GitHub does not, or does), so the tests are the same on 
 
 from __future__ import annotations
 
+import email.message
 import os
 import re
 import shutil
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.gha import JobResult, LocalRunner
+from tests.gha import JobResult, LocalRunner, github_context, interpolate, load_workflow
 from tests.project import TEMPLATE_ROOT, load_script
 from tests.test_release import fake_gh, gh_calls
 
@@ -140,3 +143,69 @@ def test_a_failed_upstream_run_opens_one_issue_or_comments_on_it(
     done = {"tests": JobResult("tests", "success")}
     assert runner.run(upstream, ["report"], done)["report"].result == "skipped"
     assert not gh_calls(log)
+
+
+def _http_error(url: str, code: int, headers: dict[str, str]) -> urllib.error.HTTPError:
+    message = email.message.Message()
+    for name, value in headers.items():
+        message[name] = value
+    return urllib.error.HTTPError(url, code, "Forbidden", message, None)
+
+
+def test_a_rate_limit_is_not_a_source_out_of_reach(
+    root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """GitHub's 403 "rate limit exceeded" (60 requests an hour without a token) left the pins
+    and, counted as unreachable, failed --strict: a false "newest releases break" issue."""
+    sent: list[urllib.request.Request] = []
+
+    def urlopen(request: urllib.request.Request, timeout: float) -> Any:
+        sent.append(request)
+        limit = {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1767225600"}
+        raise _http_error(request.full_url, 403, limit)
+
+    monkeypatch.setattr(bump.urllib.request, "urlopen", urlopen)
+    monkeypatch.setenv("GH_TOKEN", "the-job-token")
+    with pytest.raises(bump.RateLimited, match="rate limit"):
+        bump.fetch_json("https://api.github.com/repos/actions/checkout/releases/latest")
+    assert sent[0].get_header("Authorization") == "Bearer the-job-token"
+
+    def github_limited(url: str) -> Any:
+        if "api.github.com" in url:
+            raise bump.RateLimited(f"{url}: HTTP 403, rate limit")
+        return _pypi(url)
+
+    actions = _pins(root)
+    assert bump.main(["--strict"], root=root, fetch=github_limited) == 0
+    err = capsys.readouterr().err
+    assert "rate limit" in err and "set GH_TOKEN" in err, err
+    assert "cannot be reached" not in err
+    assert _pins(root) == actions
+
+
+@pytest.mark.parametrize(
+    ("code", "headers", "limited"),
+    [
+        (403, {"X-RateLimit-Remaining": "0"}, True),
+        (403, {"Retry-After": "60"}, True),  # a secondary rate limit
+        (429, {}, True),
+        (403, {"X-RateLimit-Remaining": "4999"}, False),  # forbidden for another reason
+        (404, {}, False),
+    ],
+)
+def test_what_counts_as_githubs_rate_limit(
+    code: int, headers: dict[str, str], limited: bool
+) -> None:
+    assert bump.is_rate_limit(_http_error("https://api.github.com/x", code, headers)) is limited
+
+
+def test_the_weekly_bump_runs_with_the_jobs_token() -> None:
+    """`make bump` in upstream.yml gets GH_TOKEN: 1,000 requests an hour instead of 60."""
+    workflow = load_workflow(TEMPLATE_ROOT / ".github" / "workflows" / "upstream.yml")
+    step = next(
+        s for s in workflow["jobs"]["tests"]["steps"] if s.get("run", "").startswith("make bump")
+    )
+    github = github_context("schedule", repository="octo/copier-mlops", token="the-job-token")
+    env = {key: interpolate(value, {"github": github}) for key, value in step["env"].items()}
+    assert env["GH_TOKEN"] == "the-job-token"
+    assert "--strict" in step["run"]

@@ -7,6 +7,8 @@ what the templates in ci_templates/ use, then for the rest of the language.
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -15,15 +17,20 @@ import pytest
 
 from tests.gha import (
     EVENT_KEYS,
+    Event,
     ExpressionError,
+    GitHubRepo,
     JobResult,
     LocalRunner,
+    StepFailed,
+    cancelled_runs,
     condition,
     evaluate,
     filter_matches,
     github_context,
     hash_files,
     interpolate,
+    triggered,
 )
 
 CONTEXT: dict[str, Any] = {
@@ -446,3 +453,218 @@ def test_the_runner_refuses_a_payload_github_never_sends(tmp_path: Path) -> None
         tmp_path, tmp_path / "work", base_env={}, github={"event_name": "schedule"}
     )
     assert set(runner.github["event"]) == {"schedule", "workflow"}
+
+
+# --- the GitHub side: pull requests, tokens and the workflows an event starts --------------------
+
+PROPOSE = """\
+on: workflow_dispatch
+jobs:
+  propose:
+    runs-on: ubuntu-latest
+    steps:
+      - uses: actions/checkout@0123456789abcdef0123456789abcdef01234567
+        with:
+          persist-credentials: false
+      - run: echo "$CHANGE" >> "${FILE:-notes.txt}"
+        env:
+          CHANGE: ${{ vars.CHANGE }}
+          FILE: ${{ vars.FILE }}
+      - name: Open the pull request
+        id: pr
+        uses: peter-evans/create-pull-request@0123456789abcdef0123456789abcdef01234567
+        with:
+          token: ${{ secrets.PR_TOKEN || github.token }}
+          branch: proposal
+          delete-branch: true
+          title: A proposal
+          draft: ${{ vars.DRAFT || 'false' }}
+      - if: steps.pr.outputs.pull-request-operation == 'created'
+        run: gh workflow run checks.yml --ref proposal
+        env:
+          GH_TOKEN: ${{ github.token }}
+      - name: Make it a draft
+        if: vars.MAKE_DRAFT == 'true'
+        run: gh pr ready --undo "$NUMBER"
+        env:
+          GH_TOKEN: ${{ github.token }}
+          NUMBER: ${{ steps.pr.outputs.pull-request-number }}
+"""
+CHECKS = """\
+on:
+  push:
+    branches: [main]
+  pull_request:
+  workflow_dispatch:
+jobs:
+  test:
+    runs-on: ubuntu-latest
+    steps: [{run: exit 0}]
+"""
+
+
+@pytest.fixture
+def origin(tmp_path: Path) -> Path:
+    """A repository with a workflow that proposes a change and one that checks pull requests."""
+    work = tmp_path / "work"
+    (work / ".github" / "workflows").mkdir(parents=True)
+    (work / ".github" / "workflows" / "propose.yml").write_text(PROPOSE)
+    (work / ".github" / "workflows" / "checks.yml").write_text(CHECKS)
+    (work / "notes.txt").write_text("first\n")
+    _git(tmp_path, "init", "--quiet", "--initial-branch=main", str(work))
+    _git(work, "add", "--all")
+    _git(work, "commit", "--quiet", "-m", "first")
+    _git(tmp_path, "clone", "--quiet", "--bare", str(work), str(tmp_path / "origin.git"))
+    return tmp_path / "origin.git"
+
+
+def _git(cwd: Path, *args: str) -> str:
+    identity = ["-c", "user.name=Ana", "-c", "user.email=ana@example.com"]
+    return subprocess.run(
+        ["git", *identity, *args], cwd=cwd, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def _propose(
+    origin: Path,
+    workdir: Path,
+    repo: GitHubRepo,
+    change: str,
+    secrets: dict[str, str] | None = None,
+    **variables: str,
+) -> JobResult:
+    runner = LocalRunner(
+        origin,
+        workdir,
+        base_env={"PATH": os.environ["PATH"], "HOME": str(workdir)},
+        github=github_context("workflow_dispatch", repository="octo/churn", token="the-job-token"),
+        variables={"CHANGE": change, **variables},
+        secrets=secrets,
+        repo=repo,
+        gh=True,
+    )
+    return runner.run(origin.parent / "work" / ".github" / "workflows" / "propose.yml")["propose"]
+
+
+def test_a_pull_request_opened_with_github_token_starts_no_workflow_but_a_dispatch_does(
+    origin: Path, tmp_path: Path
+) -> None:
+    repo = GitHubRepo()
+    job = _propose(origin, tmp_path / "run1", repo, "second")
+    assert job.step("Open the pull request").outputs["pull-request-operation"] == "created"
+    assert [(e.name, e.by_github_token) for e in repo.events] == [
+        ("push", True),
+        ("pull_request", True),
+        ("workflow_dispatch", True),
+    ]
+    # Neither the push nor the pull request starts a workflow; the dispatch is exempt.
+    assert [(name, event.name) for name, event in repo.runs(origin)] == [
+        ("checks.yml", "workflow_dispatch")
+    ]
+    assert _git(origin, "show", "proposal:notes.txt") == "first\nsecond"
+
+    # With a person's token, the pull request's own events start the checks.
+    repo = GitHubRepo()
+    _git(origin, "branch", "-D", "proposal")
+    _propose(origin, tmp_path / "run2", repo, "second", secrets={"PR_TOKEN": "a-person"})
+    started = [(name, event.name, event.action) for name, event in repo.runs(origin)]
+    assert ("checks.yml", "pull_request", "opened") in started, started
+
+
+def test_draft_applies_on_create_and_always_true_on_update(origin: Path, tmp_path: Path) -> None:
+    repo = GitHubRepo()
+    _propose(origin, tmp_path / "run1", repo, "second", DRAFT="false")
+    assert not repo.pull_requests[0].draft
+    _propose(origin, tmp_path / "run2", repo, "third", DRAFT="true")
+    assert not repo.pull_requests[0].draft, "`true` is applied on create only"
+    job = _propose(origin, tmp_path / "run3", repo, "fourth", DRAFT="always-true")
+    assert job.step("Open the pull request").outputs["pull-request-operation"] == "updated"
+    assert repo.pull_requests[0].draft and len(repo.pull_requests) == 1
+
+
+def test_drafts_are_refused_where_the_plan_has_none(origin: Path, tmp_path: Path) -> None:
+    repo = GitHubRepo(drafts=False)
+    with pytest.raises(StepFailed, match="Draft pull requests are not supported"):
+        _propose(origin, tmp_path / "run1", repo, "second", DRAFT="true")
+    assert not repo.pull_requests
+    _propose(origin, tmp_path / "run2", repo, "second", DRAFT="false")
+    assert len(repo.pull_requests) == 1
+    # Converting one to a draft (gh pr ready --undo) fails there too.
+    with pytest.raises(StepFailed, match=r"(?s)at step 'Make it a draft'.*not supported"):
+        _propose(origin, tmp_path / "run3", repo, "third", MAKE_DRAFT="true")
+    repo.drafts = True
+    _propose(origin, tmp_path / "run4", repo, "fourth", MAKE_DRAFT="true")
+    assert repo.pull_requests[0].draft
+
+
+def test_an_update_resets_the_branch_over_a_persons_commit(origin: Path, tmp_path: Path) -> None:
+    """What create-pull-request does to commits pushed to its branch (its source's reset rule)."""
+    repo = GitHubRepo()
+    _propose(origin, tmp_path / "run1", repo, "second")
+    clone = tmp_path / "person"
+    _git(tmp_path, "clone", "--quiet", "--branch", "proposal", str(origin), str(clone))
+    (clone / "notes.txt").write_text("first\nsecond, reviewed\n")
+    _git(clone, "commit", "--quiet", "-am", "Reviewed")
+    _git(clone, "push", "--quiet", "origin", "proposal")
+    job = _propose(origin, tmp_path / "run2", repo, "second")
+    assert job.step("Open the pull request").outputs["pull-request-operation"] == "updated"
+    assert _git(origin, "show", "proposal:notes.txt") == "first\nsecond", "the commit is gone"
+
+
+def test_github_token_cannot_push_a_workflow_change(origin: Path, tmp_path: Path) -> None:
+    repo = GitHubRepo()
+    workflow = ".github/workflows/checks.yml"
+    with pytest.raises(StepFailed, match=f"update workflow `{workflow}` without `workflows`"):
+        _propose(origin, tmp_path / "run1", repo, "# changed", FILE=workflow)
+    assert not _git(origin, "branch", "--list", "proposal")
+    job = _propose(
+        origin, tmp_path / "run2", repo, "# changed", {"PR_TOKEN": "a-person"}, FILE=workflow
+    )
+    assert job.step("Open the pull request").outputs["pull-request-operation"] == "created"
+
+
+@pytest.mark.parametrize(
+    ("on", "event", "started"),
+    [
+        ({"push": {"branches": ["main"]}}, Event("push", "refs/heads/main", False), True),
+        ({"push": {"branches": ["main"]}}, Event("push", "refs/heads/x", False), False),
+        ({"push": {"branches": ["main"]}}, Event("push", "refs/tags/v1", False), False),
+        ({"push": {"tags": ["v*"]}}, Event("push", "refs/tags/v1", False), True),
+        ({"push": {"tags": ["v*"]}}, Event("push", "refs/heads/main", False), False),
+        ("push", Event("push", "refs/heads/x", False), True),
+        (
+            ["pull_request"],
+            Event("pull_request", "refs/heads/x", False, "opened", "", "main"),
+            True,
+        ),
+        (
+            {"pull_request": {"branches": ["dev"]}},
+            Event("pull_request", "x", False, "opened", "", "main"),
+            False,
+        ),
+        ({"pull_request": None}, Event("pull_request", "x", False, "closed", "", "main"), False),
+        (
+            {"workflow_dispatch": None},
+            Event("workflow_dispatch", "x", True, workflow="w.yml"),
+            True,
+        ),
+        (
+            {"workflow_dispatch": None},
+            Event("workflow_dispatch", "x", True, workflow="o.yml"),
+            False,
+        ),
+    ],
+)
+def test_triggers(on: Any, event: Event, started: bool) -> None:
+    assert triggered(on, event, "w.yml") is started
+
+
+def test_concurrency_cancels_the_pending_run_even_without_cancel_in_progress() -> None:
+    workflow = {"concurrency": {"group": "g-${{ github.ref }}", "cancel-in-progress": False}}
+    runs = [github_context("push", ref="refs/heads/main") for _ in range(3)]
+    assert cancelled_runs(workflow, runs) == [1], "one runs, one waits: the next replaces it"
+    workflow["concurrency"]["cancel-in-progress"] = "${{ github.event_name == 'push' }}"
+    assert cancelled_runs(workflow, runs) == [0, 1]
+    other = github_context("push", ref="refs/heads/other")
+    assert cancelled_runs(workflow, [runs[0], other]) == [], "another group"
+    assert cancelled_runs({}, runs) == [], "no concurrency: every run runs"

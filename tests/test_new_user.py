@@ -234,8 +234,10 @@ def test_make_predict_reaches_only_this_projects_service(bake, other_service: in
 
 FAKE_UV = """#!/usr/bin/env bash
 # A stand-in for `uv run dvc repro` that fails after DVC recorded a new version of the data.
+# (Not `sed -i`: BSD sed, macOS's, reads its next argument as a backup suffix.)
 if [ "$*" = "run dvc repro" ]; then
-  sed -i 's/^- md5: .*/- md5: 0000broken/' data/raw/customers.csv.dvc
+  printf 'outs:\\n- md5: 0000broken\\n  path: customers.csv\\n' >data/raw/customers.csv.dvc
+  echo "recorded: $(grep md5 data/raw/customers.csv.dvc)" >&2
   echo "ERROR: failed to reproduce 'prepare'" >&2
   exit 1
 fi
@@ -253,6 +255,7 @@ def test_a_failed_pipeline_leaves_the_dvc_files_as_they_were(bake, tmp_path: Pat
     uv.chmod(0o755)
     result = _make(project, "pipeline", f"UV={uv}")
     assert result.returncode != 0
+    assert "recorded: - md5: 0000broken" in result.stderr, "the stand-in changed the file"
     assert tracked.read_text() == "outs:\n- md5: 1234good\n  path: customers.csv\n"
     assert "DVC still tracks the data of the last good run" in result.stderr
     assert "dvc checkout" in result.stderr
@@ -271,18 +274,89 @@ def test_each_plot_is_declared_once(baked: Callable[..., Project], answers: dict
 # --- CI of a project pushed before make setup ----------------------------------------------------
 
 
-def test_every_ci_job_that_needs_the_environment_sets_it_up_first(
+# Targets that need no environment (no uv run): plain Python or git.
+NO_ENVIRONMENT = {"drift-verdict", "drift-summary", "drift-issue", "image-latest"}
+
+
+def test_every_job_that_needs_the_environment_sets_it_up_first(
     baked: Callable[..., Project],
 ) -> None:
+    """UV_LOCKED=1 without uv.lock fails with "Unable to find lockfile": in every workflow, a
+    job's first make target that runs uv is `make ci-setup` (monitor, CD and retrain lacked it)."""
+    checked = set()
+    for path in sorted((baked().path / ".github" / "workflows").glob("*.yml")):
+        workflow = load_workflow(path)
+        for job_id, job in workflow["jobs"].items():
+            env = {**workflow.get("env", {}), **job.get("env", {})}
+            runs = [step.get("run", "") for step in job["steps"]]
+            makes = [re.match(r"make (?:--silent )?([\w-]+)", run) for run in runs]
+            targets = [m.group(1) for m in makes if m and m.group(1) not in NO_ENVIRONMENT]
+            if env.get("UV_LOCKED") != "1" or not targets:
+                continue
+            makes = targets
+            assert makes[0] == "ci-setup", (path.name, job_id, runs)
+            checked.add(path.name)
+    assert checked == {"ci.yml", "cd.yml", "monitor.yml", "retrain.yml"}
     workflow = load_workflow(baked().path / ".github" / "workflows" / "ci.yml")
-    for job_id, job in workflow["jobs"].items():
-        runs = [step.get("run", "") for step in job["steps"]]
-        makes = [run for run in runs if run.startswith("make ")]
-        assert makes[0] == "make ci-setup", (job_id, runs)
     container = workflow["jobs"]["container"]["steps"]
     names = [step["name"] for step in container]
     setup = next(i for i, step in enumerate(container) if step.get("run") == "make ci-setup")
     assert setup < next(i for i, name in enumerate(names) if name.startswith("Build")), names
+
+
+# --- macOS: bash 3.2 ------------------------------------------------------------------------------
+
+# What bash 3.2, macOS's own /bin/bash, lacks (the bash NEWS file: 4.0 to 5.0).
+BASH_4: dict[str, str] = {
+    r"\b(mapfile|readarray)\b": "mapfile/readarray (4.0)",
+    r"\b(declare|local|typeset)\s+-\w*A": "associative arrays (4.0)",
+    r"\$\{[#!]?\w+(\[[^]]*\])?(,,?|\^\^?)\}": "case conversion ${x,,} (4.0)",
+    r"\|&": "|& (4.0)",
+    r"&>>": "&>> (4.0)",
+    r"\bcoproc\b": "coproc (4.0)",
+    r";;?&": "case fall-through ;& (4.0)",
+    r"\{[^{}\s]+\.\.[^{}\s]+\.\.[^{}\s]+\}": "brace ranges with a step (4.0)",
+    r"\bshopt\s+-s\s+(globstar|autocd|checkjobs|lastpipe)": "shopt options (4.0, 4.2)",
+    r"\[\[\s+-v\b": "[[ -v name ]] (4.2)",
+    r"\b(declare|local|typeset)\s+-\w*n\b": "namerefs (4.3)",
+    r"\bwait\s+-n\b": "wait -n (4.3)",
+    r"\$\{\w+\[-\d+\]\}": "negative array indices (4.3)",
+    r"\$\{\w+@[QEPAa]\}": "${x@Q} (4.4)",
+    r"\bEPOCH(SECONDS|REALTIME)\b": "$EPOCHSECONDS (5.0)",
+}
+
+
+def bash_4_features(text: str) -> list[str]:
+    """The bash 4+ features in a script (or a Makefile's recipes), as 'line N: feature'."""
+    found = []
+    for number, line in enumerate(text.splitlines(), 1):
+        code = line.split(" #", 1)[0] if not line.lstrip().startswith("#") else ""
+        found += [f"line {number}: {what}" for rx, what in BASH_4.items() if re.search(rx, code)]
+    return found
+
+
+@pytest.mark.parametrize("answers", ANSWERS)
+def test_the_generated_scripts_run_on_macos_bash_3_2(
+    baked: Callable[..., Project], answers: dict[str, str]
+) -> None:
+    """`make setup` (scripts/setup.sh) and `make ci-data` ran mapfile, which macOS's bash 3.2
+    lacks; the template's CI runs `make setup` with it on macOS (tests.yml)."""
+    project = baked(**answers)
+    scripts = [*sorted(project.path.glob("scripts/*.sh")), project.path / "Makefile"]
+    assert {"setup.sh", "ci_data.sh", "template_sync.sh"} <= {p.name for p in scripts}
+    found = {p.name: bash_4_features(p.read_text()) for p in scripts}
+    assert not any(found.values()), found
+
+
+def test_the_bash_3_2_check_finds_bash_4_features() -> None:
+    script = 'mapfile -t files <<<"$x"\ndeclare -A seen\necho "${name,,}" |& cat\n# mapfile\n'
+    assert bash_4_features(script) == [
+        "line 1: mapfile/readarray (4.0)",
+        "line 2: associative arrays (4.0)",
+        "line 3: case conversion ${x,,} (4.0)",
+        "line 3: |& (4.0)",
+    ]
+    assert bash_4_features('while IFS= read -r f; do a+=("$f"); done <<<"$x"\n') == []
 
 
 # --- the README runner's checks can fail ---------------------------------------------------------

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.gha import LocalRunner
+from tests.gha import LocalRunner, StepFailed, github_context
 from tests.project import TEMPLATE_ROOT, git, load_script
 
 release = load_script(TEMPLATE_ROOT / "scripts" / "release.py")
@@ -130,3 +130,33 @@ def test_the_release_workflow_tags_a_dated_entry_once(tmp_path: Path, dated: boo
     assert args[:3] == ["release", "create", "v0.3.0"]
     assert args[args.index("--target") + 1] == sha
     assert calls[0]["notes"] == "- Template sync.\n" and calls[0]["repo"] == "octo/copier-mlops"
+
+
+@pytest.mark.parametrize("branch", ["main", "experiment"])
+def test_a_release_by_hand_is_refused_off_the_default_branch(tmp_path: Path, branch: str) -> None:
+    """workflow_dispatch runs on any branch: a tag made there would become every project's
+    newest template version."""
+    origin = _repository(tmp_path, "## 0.3.0 - 2026-02-01")
+    git(origin, "branch", "experiment", "main")
+    bin_dir, log = fake_gh(tmp_path)
+    runner = LocalRunner(
+        origin,
+        tmp_path / "run",
+        base_env={"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "FAKE_GH_LOG": str(log)},
+        github=github_context(
+            "workflow_dispatch",
+            repository="octo/copier-mlops",
+            ref=f"refs/heads/{branch}",
+            sha=git(origin, "rev-parse", branch).strip(),
+            token="fake-github-token",
+        ),
+    )
+    workflow = TEMPLATE_ROOT / ".github" / "workflows" / "release.yml"
+    if branch == "main":
+        assert runner.run(workflow)["release"].result == "success"
+        assert [call["args"][:3] for call in gh_calls(log)] == [["release", "create", "v0.3.0"]]
+        return
+    with pytest.raises(StepFailed, match="at step 'Only the default branch") as refused:
+        runner.run(workflow)
+    assert "Releases are tagged on main only, not refs/heads/experiment" in str(refused.value)
+    assert not gh_calls(log)

@@ -7,6 +7,7 @@ The workflows run here with tests/gha.py; the Makefile with real make.
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
@@ -27,10 +28,13 @@ from tests.gha import (
     JobResult,
     LocalRunner,
     action_name,
+    condition,
     evaluate,
     filter_matches,
     github_context,
+    interpolate,
     load_workflow,
+    oidc_subject,
 )
 from tests.project import Project, git
 
@@ -253,6 +257,77 @@ def test_the_monitors_current_input_reaches_the_monitor_as_one_argument(
     assert json.loads(record.read_text()) == ["run", "python", "-m", f"{package}.monitor"]
 
 
+def test_the_template_sync_version_input_reaches_copier_as_one_argument(
+    bake: Callable[..., Project], tmp_path: Path
+) -> None:
+    """template-sync.yml passes inputs.version through env to `make template-sync`, which put
+    it into its recipe text: a quote ended the string, `$(shell ...)` ran in make."""
+    project = bake()
+    workflow = load_workflow(project.path / ".github" / "workflows" / "template-sync.yml")
+    sync = workflow["jobs"]["sync"]
+    assert "inputs.version" in sync["env"]["TEMPLATE_VERSION"]
+    assert next(s for s in sync["steps"] if s.get("id") == "sync")["run"].startswith(
+        "make template-sync"
+    )
+    git(project.path, "init", "--quiet", "--initial-branch=main")
+    git(project.path, "add", "--all")
+    git(project.path, "commit", "--quiet", "--no-verify", "-m", "Initial commit")
+
+    record = tmp_path / "argv.json"
+    uv = tmp_path / "uv"
+    uv.write_text(
+        "#!/usr/bin/env python3\nimport json, sys\n"
+        f"open({str(record)!r}, 'w').write(json.dumps(sys.argv[1:]))\n"
+    )
+    uv.chmod(uv.stat().st_mode | stat.S_IEXEC)
+    hostile = f'v1"; echo INJECTED; $(shell touch injected-make) {HOSTILE}'
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS"))}
+    env["TEMPLATE_VERSION"] = hostile
+    make = ["make", "template-sync", f"UV={uv}", "OUT=reports/template-sync.md"]
+    dry = subprocess.run(
+        [make[0], "-n", *make[1:]], cwd=project.path, env=env, capture_output=True, text=True
+    )
+    assert dry.returncode == 0, dry.stderr
+    assert "INJECTED" not in dry.stdout and "touch" not in dry.stdout, dry.stdout
+    assert not list(project.path.glob("injected-*")), "make ran the value while reading it"
+    done = subprocess.run(make, cwd=project.path, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "INJECTED" not in done.stdout
+    assert not list(project.path.glob("injected-*")), "the value ran as shell code"
+    argv = json.loads(record.read_text())
+    assert argv[argv.index("--vcs-ref") + 1] == hostile, argv
+    assert (project.path / "reports" / "template-sync.md").is_file(), "OUT reached the script"
+
+
+@pytest.mark.parametrize(
+    ("conflicts", "operation", "draft"),
+    [
+        ("true", "created", True),
+        ("true", "updated", True),  # create-pull-request's `draft: true` did this on create only
+        ("true", "none", False),  # nothing pushed: the pull request is left as it is
+        ("false", "updated", False),
+    ],
+)
+def test_a_conflicted_template_sync_pull_request_is_made_a_draft_on_create_and_update(
+    baked: Callable[..., Project], conflicts: str, operation: str, draft: bool
+) -> None:
+    workflow = load_workflow(baked().path / ".github" / "workflows" / "template-sync.yml")
+    steps = workflow["jobs"]["sync"]["steps"]
+    pr = next(s for s in steps if s.get("id") == "pr")
+    assert "draft" not in pr["with"], "a draft it cannot open leaves no pull request at all"
+    step = next(s for s in steps if s.get("run", "").startswith("gh pr ready --undo"))
+    assert step["continue-on-error"] is True, "no drafts on the plan: the title says it anyway"
+    context = {
+        "github": github_context("schedule", repository=REPOSITORY),
+        "env": {},
+        "steps": {
+            "sync": {"outputs": {"conflicts": conflicts}},
+            "pr": {"outputs": {"pull-request-operation": operation}},
+        },
+    }
+    assert condition(step["if"], context, {"success": lambda: True}) is draft
+
+
 # --- pull requests' labels -----------------------------------------------------------------------
 
 
@@ -336,3 +411,113 @@ def test_the_monitors_job_summary_says_the_verdict_or_what_to_configure(
     for text in expected:
         assert text in made.stdout, made.stdout
     assert "PREDICTION_LOG" not in made.stdout or report["verdict"] == "not enough traffic"
+
+
+# --- OIDC: who may write the DVC remote ------------------------------------------------------
+
+# What the README tells a user to trust, per identity (OWNER/REPO is the repository). AWS
+# matches trust-policy subjects with wildcards; Azure matches a federated credential exactly
+# (a flexible credential may use `*`); GitHub's subject names the ref, or the pull request.
+CLOUDS: dict[str, dict[str, Any]] = {
+    "s3": {
+        "login": "aws-actions/configure-aws-credentials",
+        "input": "role-to-assume",
+        "vars": {"AWS_ROLE_ARN": "read-identity", "AWS_WRITE_ROLE_ARN": "write-identity"},
+        "read": ["repo:OWNER/REPO:*"],
+    },
+    "azure": {
+        "login": "azure/login",
+        "input": "client-id",
+        "vars": {"AZURE_CLIENT_ID": "read-identity", "AZURE_WRITE_CLIENT_ID": "write-identity"},
+        "read": [
+            "repo:OWNER/REPO:ref:refs/heads/main",
+            "repo:OWNER/REPO:pull_request",
+            "repo:OWNER/REPO:ref:refs/*",  # the flexible credential for tags and branches
+        ],
+    },
+}
+WRITE_SUBJECT = "repo:OWNER/REPO:ref:refs/heads/main"
+
+
+@pytest.mark.parametrize("remote", sorted(CLOUDS))
+def test_the_readme_gives_each_identity_the_subjects_github_sends(
+    baked: Callable[..., Project], remote: str
+) -> None:
+    """Azure: a credential for `repo:OWNER/REPO` never matched (the subject names the ref), so
+    a tag's CD could not log in. S3: one read-write role trusted for `repo:OWNER/REPO:*` let
+    every same-repository pull request write the remote."""
+    readme = " ".join(baked(dvc_remote=remote).read("README.md").split())
+    for subject in [*CLOUDS[remote]["read"], WRITE_SUBJECT]:
+        assert f"`{subject}`" in readme, subject
+    if remote == "azure":  # exact subjects: the README names the tag's and the branch's form
+        assert "`repo:OWNER/REPO:ref:refs/tags/TAG`" in readme
+        assert "`repo:OWNER/REPO:ref:refs/heads/BRANCH`" in readme
+    assert "`repo:OWNER/REPO:pull_request`" in readme
+    write_variable = next(name for name in CLOUDS[remote]["vars"] if "WRITE" in name)
+    assert f"`{write_variable}` (the read-write" in readme
+    assert "federated credential for `repo:OWNER/REPO`," not in readme
+    assert "allows `repo:OWNER/REPO:*`, with read and write" not in readme
+
+
+def _runs(workflow: dict[str, Any]) -> list[dict[str, Any]]:
+    """A github context for each way the workflow starts (a dispatch also from a feature
+    branch: anyone with write access can start one there)."""
+    on = workflow["on"]
+    runs = []
+    for event in on:
+        if event == "push":
+            tags = (on["push"] or {}).get("tags")
+            refs = ["refs/tags/v1.2.0"] if tags else ["refs/heads/main"]
+        elif event == "workflow_dispatch":
+            refs = ["refs/heads/main", "refs/heads/feature"]
+        elif event == "pull_request":
+            refs = ["refs/pull/7/merge"]
+        else:
+            refs = ["refs/heads/main"]
+        runs += [github_context(event, repository=REPOSITORY, ref=ref) for ref in refs]
+    return runs
+
+
+@pytest.mark.parametrize("remote", sorted(CLOUDS))
+def test_only_the_default_branch_logs_in_to_write_the_dvc_remote(
+    baked: Callable[..., Project], remote: str
+) -> None:
+    """Each OIDC login, under each event that starts its workflow: the identity it asks for is
+    trusted (in the README) for the subject GitHub sends, and `dvc push` runs only with the
+    write identity, whose one subject is the default branch."""
+    cloud = CLOUDS[remote]
+    pushes = 0
+    for path in _workflows(baked(dvc_remote=remote)):
+        workflow = load_workflow(path)
+        for job_id, job in workflow["jobs"].items():
+            login = next(
+                (s for s in job["steps"] if action_name(s.get("uses", "")) == cloud["login"]),
+                None,
+            )
+            if login is None:
+                continue
+            for github in _runs(workflow):
+                context: dict[str, Any] = {
+                    "github": github,
+                    "vars": cloud["vars"],
+                    "secrets": {},
+                    "inputs": {},
+                    "env": {},
+                }
+                for key, value in (job.get("env") or {}).items():
+                    context["env"][key] = str(interpolate(value, context))
+                identity = interpolate(login["with"][cloud["input"]], context)
+                subject = oidc_subject(github).replace(REPOSITORY, "OWNER/REPO")
+                where = f"{path.name}:{job_id} on {github['event_name']} at {github['ref']}"
+                if identity == "write-identity":
+                    assert subject == WRITE_SUBJECT, where
+                else:
+                    assert identity == "read-identity", where
+                    assert any(fnmatch.fnmatchcase(subject, s) for s in cloud["read"]), where
+                for step in job["steps"]:
+                    if "dvc push" not in step.get("run", ""):
+                        continue
+                    runs = condition(step.get("if"), context, {"success": lambda: True})
+                    assert not runs or identity == "write-identity", where
+                    pushes += runs
+    assert pushes, "the retrain workflow pushes on the default branch"

@@ -26,7 +26,9 @@ from tests.gha import (
     LocalRunner,
     StepFailed,
     action_name,
+    cancelled_runs,
     filter_matches,
+    github_context,
     load_workflow,
 )
 from tests.project import TEMPLATE_ROOT, Project
@@ -54,8 +56,10 @@ WRITE_GRANTS = {
     ("cd.yml", "image"): {"packages"},
     ("monitor.yml", "issue"): {"issues"},
     ("monitor.yml", "retrain"): {"actions"},
-    ("retrain.yml", "retrain"): {"contents", "pull-requests"},
-    ("template-sync.yml", "sync"): {"contents", "pull-requests"},
+    # actions: start CI on the pull request's branch (a pull request opened with GITHUB_TOKEN
+    # starts no workflow; a dispatch does).
+    ("retrain.yml", "retrain"): {"contents", "pull-requests", "actions"},
+    ("template-sync.yml", "sync"): {"contents", "pull-requests", "actions"},
     ("upstream.yml", "report"): {"issues"},
     ("release.yml", "release"): {"contents"},
 }
@@ -140,8 +144,9 @@ def test_actionlint_finds_nothing(
     assert not _findings(actionlint_check, project), actionlint_check.stdout
 
 
-def test_zizmor_finds_nothing(project: Project) -> None:
-    result = checkers.zizmor(project.path / ".github")
+@pytest.mark.parametrize("pedantic", [False, True], ids=["default", "pedantic"])
+def test_zizmor_finds_nothing(project: Project, pedantic: bool) -> None:
+    result = checkers.zizmor(project.path / ".github", pedantic=pedantic)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "No findings" in result.stdout, result.stdout
 
@@ -157,6 +162,21 @@ def test_least_privilege_and_pinned_actions(project: Project) -> None:
             # id-token: write only where a cloud login uses it, and every such login has it.
             assert has_oidc == bool(logins & OIDC_LOGINS), f"{path.name}:{job_id}"
             assert not has_oidc or cloud, f"{path.name}:{job_id}: OIDC without a cloud remote"
+
+
+def test_every_artifact_is_kept_for_a_month_at_most(project: Project) -> None:
+    """Without retention-days GitHub keeps an artifact 90 days (metrics, drift reports with
+    columns of the served traffic); the image build's model, 7."""
+    uploads = 0
+    for path in _workflows(project):
+        for job_id, job in load_workflow(path)["jobs"].items():
+            for step in job["steps"]:
+                if action_name(step.get("uses", "")) != "actions/upload-artifact":
+                    continue
+                uploads += 1
+                days = step["with"].get("retention-days")
+                assert isinstance(days, int) and 1 <= days <= 30, f"{path.name}:{job_id}: {days}"
+    assert uploads >= 4, "ci.yml, cd.yml and monitor.yml upload artifacts"
 
 
 def test_monitor_runs_on_the_answered_schedule(project: Project) -> None:
@@ -189,8 +209,9 @@ def test_template_repository_workflows() -> None:
     assert {path.name for path in workflows} >= {"tests.yml", "upstream.yml"}
     result = checkers.check_jsonschema(SCHEMA, *workflows)
     assert result.returncode == 0, result.stdout + result.stderr
-    result = checkers.zizmor(TEMPLATE_ROOT / ".github")
-    assert result.returncode == 0 and "No findings" in result.stdout, result.stdout + result.stderr
+    for pedantic in (False, True):
+        result = checkers.zizmor(TEMPLATE_ROOT / ".github", pedantic=pedantic)
+        assert result.returncode == 0 and "No findings" in result.stdout, result.stdout
     _check_rules(workflows, generated=False)
     upstream = load_workflow(TEMPLATE_ROOT / ".github" / "workflows" / "upstream.yml")
     assert "schedule" in upstream["on"]
@@ -216,6 +237,13 @@ def test_template_ci_runs_each_e2e_file_and_requires_every_job(
         "${{ fromJSON(needs.e2e-files.outputs.files) }}"
     )
     assert {"ubuntu-latest", "macos-latest"} <= set(jobs["fast"]["strategy"]["matrix"]["os"])
+    # On macOS, a generated project set up and tested with the system's bash 3.2 and make.
+    mac = [s for s in jobs["fast"]["steps"] if s.get("if") == "runner.os == 'macOS'"]
+    assert len(mac) == 1, "one macOS-only step"
+    lines = [line.strip() for line in mac[0]["run"].splitlines()]
+    assert lines[0] == 'export PATH="/bin:/usr/bin:$PATH"', "macOS's own bash and make first"
+    copy = next(i for i, line in enumerate(lines) if line.startswith("uv run copier copy"))
+    assert lines[copy + 1 :] == ['cd "$RUNNER_TEMP/my-model"', "make setup", "make test"]
     summary = jobs["all-tests"]
     assert summary["if"] == "always()", "a summary that is skipped when a job fails passes"
     assert set(summary["needs"]) == set(jobs) - {"all-tests"}
@@ -241,6 +269,21 @@ def test_the_summary_job_passes_only_when_every_job_passed(
     else:
         with pytest.raises(StepFailed):
             runner.run(workflow, ["all-tests"], done)
+
+
+def test_only_a_pull_requests_newer_push_cancels_a_test_run() -> None:
+    """Every push to main keeps its verdict: a cancelled run fails "All tests passed" there. A
+    run waiting in a shared group is cancelled by the next even without cancel-in-progress."""
+    workflow = load_workflow(TEMPLATE_ROOT / ".github" / "workflows" / "tests.yml")
+
+    def run(event: str, ref: str, run_id: int) -> dict[str, object]:
+        return github_context(event, repository="octo/copier-mlops", ref=ref, run_id=str(run_id))
+
+    main = [run("push", "refs/heads/main", n) for n in (1, 2, 3)]
+    assert cancelled_runs(workflow, main) == []
+    pull = [run("pull_request", "refs/pull/7/merge", n) for n in (4, 5, 6)]
+    assert cancelled_runs(workflow, pull) == [0, 1]
+    assert cancelled_runs(workflow, [main[0], pull[0], main[1], pull[1]]) == [1]
 
 
 # --- the rules ----------------------------------------------------------------------------------

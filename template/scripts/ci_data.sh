@@ -9,9 +9,11 @@
 #                  to do, instead of silently training on the sample. Files already present
 #                  are never overwritten.
 # Your own data (data.raw in params.yaml is not the sample) without the remote's credentials:
-# nothing to train on. With CI_DATA_OPTIONAL=true (the CI workflow's pipeline job) it says so
-# in the job summary and sets the step output available=false, so the later steps are skipped
-# and the run stays green; otherwise it fails with what to configure.
+# nothing to train on. With CI_DATA_OPTIONAL=true (the CI workflow's pipeline job, the monitor)
+# it says so in the job summary (CI_DATA_STEPS names what is skipped, the pipeline by default)
+# and sets the step output available=false, so the later steps are skipped and the run stays
+# green; otherwise it fails with what to configure.
+# Bash 3.2 (macOS's own) runs it too: no mapfile, no associative arrays.
 set -euo pipefail
 
 UV="${UV:-uv}"
@@ -36,14 +38,16 @@ if [ ! -f "src/${PACKAGE}/sample_data.py" ] || [ "$raw" != data/raw/customers.cs
     exit 0
   fi
   message="The training data ($raw) lives in the DVC remote, which this run cannot reach: no \
-credentials are configured (DVC_PULL is not true). The tests ran on tests/fixtures/data.csv; \
-to run the pipeline here too, use a cloud DVC remote and give CI its credentials (README, \
-section 'CI/CD')."
+credentials are configured (DVC_PULL is not true)."
+  [ -n "${CI_DATA_STEPS:-}" ] || message="$message The tests ran on tests/fixtures/data.csv."
+  message="$message To run it here too, use a cloud DVC remote and give the workflows its \
+credentials (README, section 'CI/CD')."
   if [ -n "${GITHUB_STEP_SUMMARY:-}" ]; then
-    printf '### Pipeline not run: no access to the data\n\n%s\n' "$message" >>"$GITHUB_STEP_SUMMARY"
+    printf '### %s not run: no access to the data\n\n%s\n' "${CI_DATA_STEPS:-Pipeline}" \
+      "$message" >>"$GITHUB_STEP_SUMMARY"
   fi
   if [ "${CI_DATA_OPTIONAL:-false}" = true ]; then
-    echo "::notice title=Pipeline not run::$message"
+    echo "::notice title=${CI_DATA_STEPS:-Pipeline} not run::$message"
     available false
     exit 0
   fi
@@ -52,8 +56,13 @@ section 'CI/CD')."
 fi
 
 step "no DVC remote credentials here: rebuilding the bundled sample data"
-# The same files, with the same options, as `make setup` writes (sample_data.BUNDLED).
-mapfile -t samples < <("$UV" run python -m "${PACKAGE}.sample_data" --list)
+# The same files, with the same options, as `make setup` writes (sample_data.BUNDLED). An
+# assignment, so that a failure here stops the script; read line by line (bash 3.2: no mapfile).
+listed="$("$UV" run python -m "${PACKAGE}.sample_data" --list)"
+samples=()
+while IFS= read -r file; do
+  [ -z "$file" ] || samples+=("$file")
+done <<<"$listed"
 
 fail() {
   echo "error: $*" >&2

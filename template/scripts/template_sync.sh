@@ -7,6 +7,15 @@
 # lines, this lists the files, and the pull request shows them (its lint job fails on them, so
 # it cannot be merged unresolved). Nothing is ever committed here: the workflow's pull request,
 # or you, commit after a review. TRUST=0 refuses the template's migrations (see below).
+#
+# In the workflow (GitHub Actions):
+#   SYNC_BRANCH=template-sync   the pull request's branch. Commits a person pushed there (say,
+#                  resolving conflicts) that the default branch lacks are never overwritten:
+#                  nothing is updated, the job summary says why, and the output open=false.
+#                  Files with conflicts are staged (git add), markers and all, for the commit.
+#   TEMPLATE_SYNC_TOKEN_SET=false   the built-in GITHUB_TOKEN opens the pull request, and it may
+#                  not push a change to .github/workflows/: such an update stops here (exit 1)
+#                  with a job summary naming the secret that allows it.
 set -euo pipefail
 
 UV="${UV:-uv}"
@@ -19,6 +28,33 @@ if [ -n "$(git status --porcelain)" ]; then
   echo "the update stays one change to review (and to undo with git). Changed:" >&2
   git status --short >&2
   exit 2
+fi
+
+# The bot's commits (create-pull-request's committer); any other committer is a person.
+BOT_EMAIL="41898282+github-actions[bot]@users.noreply.github.com"
+summary_of_run() {
+  [ -z "${GITHUB_STEP_SUMMARY:-}" ] || printf '%s\n' "$@" >>"$GITHUB_STEP_SUMMARY"
+}
+outputs() { [ -z "${GITHUB_OUTPUT:-}" ] || printf '%s\n' "$@" >>"$GITHUB_OUTPUT"; }
+
+# A person's commits on the branch, not yet in the default branch: the pull request is theirs.
+branch="${SYNC_BRANCH:-}"
+if [ -n "$branch" ] && git rev-parse --verify --quiet "refs/remotes/origin/$branch" >/dev/null; then
+  theirs="$(git log --format='%ce%x09%h %an: %s' "HEAD..origin/$branch" |
+    awk -F '\t' -v bot="$BOT_EMAIL" '$1 != bot { print $2 }')"
+  merged="$(git merge-tree --write-tree HEAD "origin/$branch" 2>/dev/null || true)"
+  if [ -n "$theirs" ] && [ "$merged" != "$(git rev-parse 'HEAD^{tree}')" ]; then
+    echo "origin/$branch has commits a person pushed, not yet in $(git rev-parse --abbrev-ref HEAD):"
+    echo "$theirs"
+    echo "Left as it is: merge (or close) its pull request; the next run proposes what is new."
+    summary_of_run "### Template sync: the branch \`$branch\` is yours now" "" \
+      "It has commits a person pushed (below), so this run changed nothing: an update would" \
+      "overwrite them. Merge its pull request when it is ready (or close it and delete the" \
+      "branch); the next run then proposes whatever the template has added since." "" \
+      "$(sed 's/^/- /' <<<"$theirs")"
+    outputs "open=false" "conflicts=false" "title="
+    exit 0
+  fi
 fi
 
 version() { sed -n 's/^_commit: *//p' "$answers"; }
@@ -40,8 +76,29 @@ if ! git diff --quiet -- pyproject.toml; then
   "$UV" lock
 fi
 
+# GITHUB_TOKEN may not push a change to .github/workflows/: say so, name the secret, stop.
+workflows="$(git status --porcelain -- .github/workflows | cut -c4-)"
+if [ "${TEMPLATE_SYNC_TOKEN_SET:-true}" = false ] && [ -n "$workflows" ]; then
+  message="This update ($before -> $after) changes workflow files, which the built-in \
+GITHUB_TOKEN may not push. Set the repository secret TEMPLATE_SYNC_TOKEN (a fine-grained token \
+with contents, pull requests and workflows: write; README, 'Updating from the template') and run \
+this workflow again, or run make template-sync on your machine and push a branch."
+  echo "error: $message" >&2
+  echo "$workflows" | sed 's/^/  /' >&2
+  echo "::error title=Template sync needs TEMPLATE_SYNC_TOKEN::$message"
+  summary_of_run "### Template sync needs the secret \`TEMPLATE_SYNC_TOKEN\`" "" "$message" "" \
+    "$(sed 's/^/- `/; s/$/`/' <<<"$workflows")"
+  exit 1
+fi
+
 conflicts="$(git diff --name-only --diff-filter=U)"
 rejects="$(git ls-files --others --exclude-standard -- '*.rej')"
+# For the pull request: a file git holds as unmerged stops create-pull-request at its first
+# `git checkout` ("you need to resolve your current index first"), so stage them, markers and
+# all (the pull request's lint job fails on the markers until they are resolved).
+if [ -n "$branch" ] && [ -n "$conflicts" ]; then
+  while IFS= read -r file; do git add -- "$file"; done <<<"$conflicts"
+fi
 changed="$(git status --porcelain | wc -l | tr -d ' ')"
 
 if [ "$before" = "$after" ] && [ "$changed" = 0 ]; then
@@ -87,9 +144,5 @@ if [ -n "$OUT" ]; then
   mkdir -p "$(dirname "$OUT")"
   summary >"$OUT"
 fi
-if [ -n "${GITHUB_OUTPUT:-}" ]; then
-  {
-    echo "title=$title"
-    echo "conflicts=$([ -n "$conflicts$rejects" ] && echo true || echo false)"
-  } >>"$GITHUB_OUTPUT"
-fi
+outputs "title=$title" "conflicts=$([ -n "$conflicts$rejects" ] && echo true || echo false)" \
+  "open=true"

@@ -23,7 +23,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.gha import LocalRunner, StepFailed, filter_matches, github_context, load_workflow
+from tests.gha import (
+    GitHubRepo,
+    LocalRunner,
+    StepFailed,
+    filter_matches,
+    github_context,
+    load_workflow,
+)
 from tests.project import Project, bake_project, git, run, tool_env
 
 pytestmark = pytest.mark.e2e
@@ -167,6 +174,22 @@ def test_ci_of_a_project_made_from_a_private_file(template_repo: Path, tmp_path:
     assert pipeline.outputs == {"trained": "false"}
     assert pipeline.step("Pipeline").conclusion == "skipped"
     assert not (runner.artifacts / "model").exists()
+
+    # The weekly monitor there: no data to compare, so no verdict; green, and the summary says
+    # what to configure (make ci-data without CI_DATA_OPTIONAL failed it every week).
+    runner, log = _monitor_runner(origin, tmp_path / "monitor", "schedule")
+    results = runner.run(project.path / ".github" / "workflows" / "monitor.yml")
+    assert {job: r.result for job, r in results.items()} == {
+        "drift": "success",
+        "issue": "skipped",
+        "retrain": "skipped",
+    }
+    drift = results["drift"]
+    assert "### Drift report not run: no access to the data" in drift.summary, drift.summary
+    assert "section 'CI/CD'" in drift.summary and "The tests ran" not in drift.summary
+    for step in ("Reference data", "Drift report", "Upload the report", "Verdict"):
+        assert drift.step(step).conclusion == "skipped", step
+    assert drift.outputs["drift"] == "" and not _gh_calls(log)
 
 
 def _monitor_runner(
@@ -441,6 +464,26 @@ def test_ci_fails_when_the_committed_dvc_lock_is_stale(
     assert "The committed dvc.lock and metrics" in message, message
     assert "stages whose dvc.lock entry changed: evaluate, train" in message, message
     assert "metrics/metrics.json" in message, message
+
+    # The retrain workflow proposes what the params ask for. Its pull request, opened with
+    # GITHUB_TOKEN, starts no workflow: the job starts CI on the branch (a dispatch does).
+    repo = GitHubRepo()
+    retrain = LocalRunner(
+        stale,
+        tmp_path / "retrain",
+        base_env=_base_env(),
+        github=_github(stale, "refs/heads/main", "workflow_dispatch"),
+        repo=repo,
+        gh=True,
+    )
+    job = retrain.run(project.path / ".github" / "workflows" / "retrain.yml")["retrain"]
+    assert job.result == "success"
+    [pull] = repo.pull_requests
+    assert (pull.head, pull.title) == ("retrain/main", "Retrain the model")
+    changed = git(stale, "diff", "--name-only", "main", "retrain/main").split()
+    assert "dvc.lock" in changed and "metrics/metrics.json" in changed, changed
+    runs = [(name, event.name, event.ref) for name, event in repo.runs(stale)]
+    assert runs == [("ci.yml", "workflow_dispatch", "refs/heads/retrain/main")], runs
 
 
 def test_cd_never_ships_a_model_other_than_the_one_the_tag_records(

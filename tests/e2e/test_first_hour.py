@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.gha import LocalRunner, github_context
+from tests.gha import LocalRunner, StepFailed, github_context
 from tests.project import Project, bake_project, free_port, git, tool_env
 from tests.readme import (
     Service,
@@ -259,6 +259,27 @@ def test_first_push_before_setup_is_green(
             assert "make setup" in results[job].summary
         assert results["test"].step("Tests").conclusion == "skipped"
         assert results["pipeline"].step("Pipeline").conclusion == "skipped"
+
+    # The other workflows under UV_LOCKED=1 set the project up too (they failed with "Unable
+    # to find lockfile"): the scheduled monitor's drift job is green, and says why.
+    runner.github = github_context("schedule", repository="octo/my-model", sha=sha)
+    workflows = project.path / ".github" / "workflows"
+    drift = runner.run(workflows / "monitor.yml", ["drift"])["drift"]
+    assert drift.result == "success"
+    said = drift.step("Set up the project").output
+    assert "Unable to find lockfile" not in said, said
+    if dataset == "sample":
+        assert "### Set up by CI" in drift.summary, drift.summary
+        assert "### Drift: not enough traffic to decide" in drift.summary, drift.summary
+        return
+    assert "### Not set up yet" in drift.summary, drift.summary
+    assert drift.step("Drift report").conclusion == "skipped"
+    # Retraining by hand asks for data there is none of: it fails, saying so.
+    runner.github = github_context("workflow_dispatch", repository="octo/my-model", sha=sha)
+    with pytest.raises(StepFailed, match=r"failed at step 'Data") as failed:
+        runner.run(workflows / "retrain.yml")
+    assert "lives in the DVC remote, which this run cannot reach" in str(failed.value)
+    assert "Unable to find lockfile" not in str(failed.value)
 
 
 # --- copier update with a conflict ---------------------------------------------------------------

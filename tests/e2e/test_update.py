@@ -29,7 +29,7 @@ import yaml
 from cookiecutter.main import cookiecutter
 from copier.errors import UserMessageError
 
-from tests.gha import LocalRunner, github_context
+from tests.gha import GitHubRepo, LocalRunner, StepFailed, github_context
 from tests.project import Project, bake_project, git, tool_env
 
 pytestmark = pytest.mark.e2e
@@ -384,7 +384,11 @@ def test_8_an_update_across_two_versions_runs_the_migration(
 # --- the template-sync workflow, run as on GitHub -----------------------------------------------
 
 
-def _runner(origin: Path, workdir: Path) -> LocalRunner:
+def _runner(
+    origin: Path, workdir: Path, repo: GitHubRepo, secrets: dict[str, str] | None = None
+) -> LocalRunner:
+    """A scheduled run against `origin`, GitHub's side of it in `repo` (pull requests, events),
+    with the runner's `gh` (it dispatches workflows)."""
     env = tool_env()
     for key in list(env):
         if key.startswith(("GITHUB_", "RUNNER_")) or key in {"CI"}:
@@ -393,25 +397,39 @@ def _runner(origin: Path, workdir: Path) -> LocalRunner:
     github = github_context(
         "schedule", repository="octo/my-model", sha=sha, token="fake-github-token"
     )
-    return LocalRunner(origin, workdir, base_env=env, github=github)
+    return LocalRunner(
+        origin, workdir, base_env=env, github=github, secrets=secrets, repo=repo, gh=True
+    )
+
+
+def _pushed(project: Project, tmp_path: Path) -> Path:
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "clone", "--quiet", "--bare", str(project.path), str(origin))
+    return origin
+
+
+def _conflicted(base: Project, tmp_path: Path) -> tuple[Project, Path]:
+    """A copy whose params.yaml edit conflicts with v0.3.0's, pushed to a bare origin."""
+    project = _copy(base, tmp_path / "my-model")
+    _edit(project.path / "params.yaml", "drift_share: 0.3 ", "drift_share: 0.4 ")
+    project.commit("A stricter drift threshold")
+    return project, _pushed(project, tmp_path)
 
 
 def test_the_sync_workflow_opens_a_pull_request_with_the_conflicts_shown(
     base: Project, tmp_path: Path
 ) -> None:
-    project = _copy(base, tmp_path / "my-model")
-    _edit(project.path / "params.yaml", "drift_share: 0.3 ", "drift_share: 0.4 ")
-    project.commit("A stricter drift threshold")
-    origin = tmp_path / "origin.git"
-    git(tmp_path, "clone", "--quiet", "--bare", str(project.path), str(origin))
+    project, origin = _conflicted(base, tmp_path)
     workflow = project.path / ".github" / "workflows" / "template-sync.yml"
+    repo = GitHubRepo()
 
-    sync = _runner(origin, tmp_path / "run1").run(workflow)["sync"]
+    sync = _runner(origin, tmp_path / "run1", repo).run(workflow)["sync"]
     assert sync.result == "success"
     outputs = sync.step("copier update").outputs
     assert outputs == {
         "title": "Update from the template: v0.2.0 -> v0.3.0 (conflicts to resolve)",
         "conflicts": "true",
+        "open": "true",
     }
     body = (sync.workspace / "reports" / "template-sync.md").read_text()
     assert "### Conflicts to resolve before merging" in body and "- `params.yaml`" in body, body
@@ -420,15 +438,98 @@ def test_the_sync_workflow_opens_a_pull_request_with_the_conflicts_shown(
     for name in ("params.yaml", "Makefile", ".copier-answers.yml", "CONTRIBUTING.md"):
         assert name in proposal, proposal
     assert "reports/" not in proposal, "the body is not part of the change"
+    [pull] = repo.pull_requests
+    assert pull.draft and pull.title == outputs["title"] and pull.head == "template-sync"
+    assert "<<<<<<< before updating" in git(origin, "show", "template-sync:params.yaml")
+    # Opened with GITHUB_TOKEN: its own events start nothing, the dispatched CI runs.
+    assert [(name, event.name) for name, event in repo.runs(origin)] == [
+        ("ci.yml", "workflow_dispatch")
+    ]
+    assert repo.events[-1].ref == "refs/heads/template-sync"
 
-    # Resolved and merged: the next run finds nothing to do and opens nothing.
-    project.run("make", "template-sync")
-    (project.path / "params.yaml").write_text(_keep_ours(project.read("params.yaml")))
-    project.commit("Update from the template")
-    git(project.path, "push", "--quiet", str(origin), "HEAD:main")
-    sync = _runner(origin, tmp_path / "run2").run(workflow)["sync"]
+    # A person resolves the conflict on the branch; the next run leaves their commit alone.
+    person = tmp_path / "person"
+    git(tmp_path, "clone", "--quiet", "--branch", "template-sync", str(origin), str(person))
+    (person / "params.yaml").write_text(_keep_ours((person / "params.yaml").read_text()))
+    git(person, "commit", "--quiet", "--no-verify", "-am", "Keep our threshold")
+    git(person, "push", "--quiet", "origin", "template-sync")
+    resolved = git(origin, "rev-parse", "template-sync").strip()
+    events = len(repo.events)
+    sync = _runner(origin, tmp_path / "run2", repo).run(workflow)["sync"]
+    assert sync.result == "success"
+    assert git(origin, "rev-parse", "template-sync").strip() == resolved, "overwritten"
+    assert sync.step("copier update").outputs["open"] == "false"
+    assert "the branch `template-sync` is yours now" in sync.summary, sync.summary
+    assert "Keep our threshold" in sync.summary
+    assert sync.step("Open (or update)").conclusion == "skipped"
+    assert sync.step("A draft while").conclusion == "skipped"
+    assert len(repo.events) == events and len(repo.pull_requests) == 1 and pull.draft
+
+    # Merged: the next run finds nothing to do, opens nothing and deletes the branch.
+    git(person, "checkout", "--quiet", "main")
+    git(person, "merge", "--quiet", "--no-ff", "--no-edit", "template-sync")
+    git(person, "push", "--quiet", "origin", "main")
+    pull.state = "merged"
+    sync = _runner(origin, tmp_path / "run3", repo).run(workflow)["sync"]
     assert sync.step("copier update").outputs["title"] == "Template: already at v0.3.0"
-    assert sync.step("Open (or update)").note == "no change in add-paths: no pull request"
+    assert sync.step("Open (or update)").note.startswith("no change left"), sync.steps
+    assert not git(origin, "branch", "--list", "template-sync").strip()
+    assert len(repo.pull_requests) == 1
+
+
+def test_where_drafts_are_unavailable_the_pull_request_says_its_conflicts_in_its_title(
+    base: Project, tmp_path: Path
+) -> None:
+    """A private repository on GitHub's free plan has no drafts: creating one fails."""
+    project, origin = _conflicted(base, tmp_path)
+    repo = GitHubRepo(drafts=False)
+    workflow = project.path / ".github" / "workflows" / "template-sync.yml"
+    sync = _runner(origin, tmp_path / "run", repo).run(workflow)["sync"]
+    assert sync.result == "success"
+    draft = sync.step("A draft while it has conflicts")
+    assert (draft.outcome, draft.conclusion) == ("failure", "success")
+    assert "Draft pull requests are not supported" in draft.output
+    [pull] = repo.pull_requests
+    assert not pull.draft and pull.title.endswith("(conflicts to resolve)"), pull
+    assert [name for name, _ in repo.runs(origin)] == ["ci.yml"], "CI started on its branch"
+
+
+def test_an_update_that_changes_the_workflows_needs_the_token(
+    base: Project, template: Path, tmp_path: Path
+) -> None:
+    """GITHUB_TOKEN may not push .github/workflows/: without TEMPLATE_SYNC_TOKEN the run says
+    so and names the secret; with it, the pull request's own events start CI."""
+    newer = tmp_path / "copier-mlops"
+    git(tmp_path, "clone", "--quiet", str(template), str(newer))
+    with (newer / "ci_templates" / "ci.yml.jinja").open("a") as ci:
+        ci.write("# Added in v0.4.0\n")
+    git(newer, "commit", "--quiet", "--no-verify", "-am", "Release 0.4.0")
+    git(newer, "tag", "v0.4.0")
+    project = _copy(base, tmp_path / "my-model")
+    _edit(project.path / ".copier-answers.yml", str(template), str(newer))
+    project.commit("The template, from its new home")
+    origin = _pushed(project, tmp_path)
+    workflow = project.path / ".github" / "workflows" / "template-sync.yml"
+
+    repo = GitHubRepo()
+    with pytest.raises(StepFailed, match=r"failed at step .copier update") as failed:
+        _runner(origin, tmp_path / "run1", repo).run(workflow)
+    assert "changes workflow files, which the built-in GITHUB_TOKEN may not push" in str(
+        failed.value
+    )
+    assert ".github/workflows/ci.yml" in str(failed.value)
+    assert not repo.pull_requests and not repo.events
+    assert not git(origin, "branch", "--list", "template-sync").strip()
+
+    secrets = {"TEMPLATE_SYNC_TOKEN": "a-persons-token"}
+    sync = _runner(origin, tmp_path / "run2", repo, secrets).run(workflow)["sync"]
+    assert sync.result == "success"
+    assert "# Added in v0.4.0" in git(origin, "show", "template-sync:.github/workflows/ci.yml")
+    [pull] = repo.pull_requests
+    assert not pull.draft and pull.title == "Update from the template: v0.2.0 -> v0.4.0"
+    started = [(name, event.name, event.action) for name, event in repo.runs(origin)]
+    assert started == [("ci.yml", "pull_request", "opened")], started
+    assert sync.step("Start CI on the branch").conclusion == "skipped"
 
 
 # --- a project made by cookiecutter ------------------------------------------------------------
