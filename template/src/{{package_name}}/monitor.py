@@ -47,7 +47,7 @@ from typing import Any
 import pandas as pd
 
 from . import prediction_log
-from .schema import TEXT_KINDS, Schema, load_schema, read_table, validate
+from .schema import TEXT_KINDS, Schema, load_schema, out_of_range, read_table, validate
 from .settings import UserError, load_params, param, run_cli
 
 log = logging.getLogger(__name__)
@@ -424,6 +424,7 @@ def _not_enough(rows: int, min_rows: int, source: str, drift_share: float) -> di
         "prediction_drift": None,
         "missing_values": {},
         "unseen_values": {},
+        "out_of_range": {},
         "quality": None,
     }
 
@@ -522,6 +523,7 @@ def main(argv: list[str] | None = None) -> int:
         predictions = (reference_predictions, pd.Series(current_predictions))
     summary = drift_report(reference, current, drift_share, html, schema, predictions)
     summary["current"] = source
+    summary["out_of_range"] = out_of_range(current, schema)  # schema.yaml's ranges: soft checks
     summary["quality"] = None
     report = args.output_dir / "drift.json"
     report.write_text(json.dumps(summary, indent=2) + "\n")  # the drift verdict, whatever follows
@@ -595,6 +597,8 @@ def main(argv: list[str] | None = None) -> int:
         log.info("'%s': %d row(s) missing (%.0f%%)", name, missing["rows"], 100 * missing["share"])
     for name, unseen in summary["unseen_values"].items():
         log.info("'%s': %d row(s) with values not seen in training", name, unseen["rows"])
+    for name, count in summary["out_of_range"].items():
+        log.info("'%s': %d value(s) outside the range seen in training (schema.yaml)", name, count)
     degraded = quality is not None and quality.get("degraded", False)
     return 1 if summary["drift_detected"] or degraded else 0
 
