@@ -87,7 +87,7 @@ _PARTS: dict[str, Callable[[Any], Any]] = {
     "day_of_week": lambda t: t.dayofweek,  # Monday is 0
     "day_of_year": lambda t: t.dayofyear,
     "hour": lambda t: t.hour,
-    "is_weekend": lambda t: t.dayofweek >= 5,
+    "is_weekend": lambda t: (t.dayofweek >= 5).astype("float64").where(t.dayofweek.notna()),
 }
 _COUNTED_FROM_0 = {"day_of_week", "hour"}  # the other periodic parts start at 1
 
@@ -115,13 +115,14 @@ def calendar_features(column: Column) -> tuple[Feature, ...]:
     for wanted in column.features:
         part = wanted.removesuffix(CYCLIC)
         name, about = f"{column.name}_{part}", f"{part.replace('_', ' ')} of {column.name}"
+        reads = (column.name,)
         if wanted == part:
-            out.append(Feature(name, "numeric", about, (column.name,), _calendar(column.name, part)))
+            out.append(Feature(name, "numeric", about, reads, _calendar(column.name, part)))
             continue
         for trig in (np.sin, np.cos):
             compute = _cyclic(column.name, part, trig)
             label = f"{about}, cyclic ({trig.__name__})"
-            out.append(Feature(f"{name}_{trig.__name__}", "numeric", label, (column.name,), compute))
+            out.append(Feature(f"{name}_{trig.__name__}", "numeric", label, reads, compute))
     return tuple(out)
 
 

@@ -156,7 +156,7 @@ def _prepared_chunks(
         yield (raw[id_column] if id_column else None), features, raw
     if unexpected:
         shown = ", ".join(f"{name}: {count}" for name, count in unexpected.items())
-        log.warning("%s: values outside what training saw (schema.yaml), predicted: %s", source, shown)
+        log.warning("%s: values outside what training saw (schema.yaml), served: %s", source, shown)
 
 
 def main(argv: list[str] | None = None) -> int:
