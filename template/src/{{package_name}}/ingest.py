@@ -224,12 +224,14 @@ def infer_schema(
         )
         reason = None
         distinct = present.nunique()
-        if role == "feature":
+        if role == "feature" and kind == "category" and len(present) and _all_dates(present):
+            kind = "timestamp"
+        if role == "feature" and kind == "timestamp":
+            reason = "constant: the same value in every row" if distinct <= 1 else DATE_REASON
+        elif role == "feature":
             reason = _exclusion(frame, probe, column_name, kind, present, distinct, target, task)
         if reason and kind == "category" and distinct > MAX_CATEGORIES:
             kind = "text"
-        if reason is None and kind == "category" and _parses_as_time(present).notna().all():
-            kind, reason = "timestamp", DATE_REASON
         categories = None
         if kind == "category" and distinct <= MAX_CATEGORIES:
             categories = tuple(sorted(present.unique().tolist(), key=str))
@@ -252,6 +254,13 @@ DATE_REASON = (
     "a date: list the calendar features it should feed under it, e.g. "
     "features: [month, day_of_week_cyclic] (the header says which)"
 )
+
+
+def _all_dates(values: pd.Series) -> bool:
+    """Whether every value reads as a date (a hundred first: most text columns fail there)."""
+    return bool(
+        _parses_as_time(values.head(100)).notna().all() and _parses_as_time(values).notna().all()
+    )
 
 
 def _seen_range(present: pd.Series, kind: str) -> tuple[Any, Any] | None:
