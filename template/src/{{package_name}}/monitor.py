@@ -47,6 +47,7 @@ from typing import Any
 import pandas as pd
 
 from . import prediction_log
+from .features import raw_columns
 from .schema import TEXT_KINDS, Schema, load_schema, out_of_range, read_table, validate
 from .settings import UserError, load_params, param, run_cli
 
@@ -205,8 +206,8 @@ def served_traffic(url: str, window_days: int, schema: Schema) -> pd.DataFrame:
     except OSError as error:
         raise UserError(f"cannot read the prediction log at {url}: {error}") from None
     if logged.empty:
-        return pd.DataFrame(columns=[c.name for c in schema.inputs])
-    frame = validate(logged, schema, schema.inputs, url, checks=False)
+        return pd.DataFrame(columns=[c.name for c in raw_columns(schema)])
+    frame = validate(logged, schema, raw_columns(schema), url, checks=False)
     if prediction_log.PREDICTION in logged:
         frame[prediction_log.PREDICTION] = logged[prediction_log.PREDICTION].to_numpy()
     return frame
@@ -475,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     schema = load_schema()
     if not args.reference.exists():
         raise UserError(f"{args.reference} not found: run `make pipeline` first")
-    inputs = schema.inputs
+    inputs = raw_columns(schema)  # what the features read: the feature columns, maybe a date
     url = args.log or prediction_log.url_from_env() or prediction_log.DEFAULT_URL
     if args.current is not None:
         if not args.current.exists():
@@ -649,7 +650,7 @@ def _quality(
         return {"verdict": "not enough labels", "rows": len(pairs[0]), "min_rows": min_rows}
     if not test_split.exists():
         raise UserError(f"{test_split} not found (the labelled test split): run `make pipeline`")
-    columns = (*schema.inputs, schema.target)
+    columns = (*raw_columns(schema), schema.target)
     test = validate(read_table(test_split, schema), schema, columns, str(test_split))
     test_predictions = model_predictions(test.drop(columns=[target]))
     quality = quality_report(
