@@ -251,7 +251,7 @@ def infer_schema(
 
 
 DATE_REASON = (
-    "a date: list the calendar features it should feed under it, e.g. "
+    "a date: not a feature as it is; list the calendar features it feeds under it, e.g. "
     "features: [month, day_of_week_cyclic] (the header says which)"
 )
 
