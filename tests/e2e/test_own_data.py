@@ -498,8 +498,15 @@ def test_adopt_data_refuses_a_bad_table_and_changes_nothing(
 
 # What may differ between a sample project after make adopt-data and a project generated from
 # the same file: the README (it describes the data it was generated with), the lock (resolved
-# at each make setup) and DVC's own working files.
-NOT_COMPARED = ("README.md", "uv.lock", ".dvc/tmp/", ".dvc/cache/")
+# at each make setup), DVC's own working files and the tools' caches (git ignores them).
+NOT_COMPARED = (
+    "README.md",
+    "uv.lock",
+    ".dvc/tmp/",
+    ".dvc/cache/",
+    ".ruff_cache/",
+    ".pytest_cache/",
+)
 
 
 def _compared(project: Project) -> dict[str, str]:
