@@ -569,7 +569,8 @@ def test_adopt_data_replaces_the_sample(sample_project: Project, tables: Path, b
     assert git(project.path, "status", "--porcelain").strip() == ""
 
     pipeline = project.run("make", "pipeline")
-    assert "left out" not in pipeline.stderr, pipeline.stderr  # no sample features to skip
+    assert "engineered features left out" not in pipeline.stderr  # no sample features to skip
+    assert "0 rows left out" in pipeline.stderr, pipeline.stderr  # gap_days 0, as generated
     metrics = json.loads(project.read("metrics/metrics.json"))
     assert metrics["accuracy"] > metrics["baseline_accuracy"], metrics
     tests = project.run("make", "test")
