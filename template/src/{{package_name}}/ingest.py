@@ -462,8 +462,16 @@ def _dvc(*args: str) -> None:
         raise UserError(f"dvc {' '.join(args)} failed: {result.stderr.strip() or result.stdout}")
 
 
-def adopt(source: Path, target: str, id_column: str | None, timestamp: str | None) -> Schema:
-    """Check ``source``, then copy it into data/raw, track it, and write schema and fixture."""
+def adopt(
+    source: Path,
+    target: str,
+    id_column: str | None,
+    timestamp: str | None,
+    record: bool = True,
+) -> Schema:
+    """Check ``source``, then copy it into data/raw, track it, and write schema and fixture;
+    with ``record``, data/dataset.yml and the copier answers too (``make setup`` adopts the
+    file they already record)."""
     source = source.expanduser()
     frame = read_source(source)
     destination = RAW_DIR / re.sub(r"[^A-Za-z0-9._-]+", "_", source.name)
@@ -496,7 +504,8 @@ def adopt(source: Path, target: str, id_column: str | None, timestamp: str | Non
     schema = Schema(schema.name, schema.task, schema.columns, source=str(destination))
     write_schema(schema)
     _set_data_params(destination)
-    write_dataset(source, schema)
+    if record:
+        write_dataset(source, schema)
     write_csv(draw_fixture(validated, schema), FIXTURE, schema)
     EXAMPLE.parent.mkdir(parents=True, exist_ok=True)
     request = json.dumps(example_request(validated, schema), indent=2, ensure_ascii=False)
@@ -575,7 +584,7 @@ def main(argv: list[str] | None = None) -> int:
         args.id, args.timestamp = config.get("id") or "", config.get("timestamp") or ""
     if args.file is None or not args.target:
         raise UserError("give the file and its target column: FILE=path TARGET=column")
-    adopt(args.file, args.target, args.id, args.timestamp)
+    adopt(args.file, args.target, args.id, args.timestamp, record=args.config is None)
     return 0
 
 
