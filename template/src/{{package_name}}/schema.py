@@ -162,7 +162,8 @@ class Schema:
 
     @property
     def inputs(self) -> tuple[Column, ...]:
-        """The columns the features are computed from: what a prediction request carries."""
+        """The feature columns, one feature each as they are (what a request must carry is
+        every column a feature reads: ``features.raw_columns``, these and maybe a date)."""
         return tuple(column for column in self.columns if column.role == "feature")
 
     @property
