@@ -521,14 +521,37 @@ def _bounds(column: Column) -> tuple[Any, Any]:
     return float(low), float(high)
 
 
+@dataclass(frozen=True)
+class _SoftChecks:
+    """A schema's soft checks, ready to apply: (column, smallest, largest) for the ranges,
+    (column, the categories seen) for the categories. Built once a schema (the service
+    applies them to every request)."""
+
+    ranges: tuple[tuple[Column, Any, Any], ...]
+    categories: tuple[tuple[str, frozenset[str]], ...]
+
+
+def _soft_checks(schema: Schema) -> _SoftChecks:
+    cache: dict[tuple[str, ...], Any] = schema._pandera  # type: ignore[attr-defined]
+    key = ("soft checks",)
+    if key not in cache:
+        ranges = tuple((c, *_bounds(c)) for c in schema.columns if c.range is not None)
+        categories = tuple(
+            (c.name, frozenset(map(str, c.categories)))
+            for c in schema.columns
+            if c.categories is not None and c.kind == "category"
+        )
+        cache[key] = _SoftChecks(ranges, categories)
+    return cache[key]
+
+
 def out_of_range(frame: pd.DataFrame, schema: Schema) -> dict[str, int]:
     """Soft checks, numbers and dates: per column of ``frame`` with a ``range`` in the schema,
     how many (validated) values lie outside it, where some do."""
     counts = {}
-    for column in schema.columns:
-        if column.range is None or column.name not in frame:
+    for column, low, high in _soft_checks(schema).ranges:
+        if column.name not in frame:
             continue
-        low, high = _bounds(column)
         values = frame[column.name]
         if column.kind == "timestamp":
             outside = int(((values < low) | (values > high)).sum())
@@ -545,14 +568,17 @@ def unseen_categories(frame: pd.DataFrame, schema: Schema) -> dict[str, int]:
     """Soft checks, categories: per category column of ``frame``, how many values are not
     among the ``categories`` the schema lists, where some are not."""
     counts = {}
-    for column in schema.columns:
-        if column.categories is None or column.kind != "category" or column.name not in frame:
+    for name, seen in _soft_checks(schema).categories:
+        if name not in frame:
             continue
-        values = frame[column.name]
-        seen = [str(category) for category in column.categories]
-        unseen = int((values.notna() & ~values.astype(object).isin(seen)).sum())
+        values = frame[name].to_numpy(dtype=object)
+        if len(values) <= 100:  # a request: a loop beats pandas' set-up
+            unseen = sum(1 for v in values if isinstance(v, str) and v not in seen)
+        else:
+            present = pd.notna(values)
+            unseen = int((present & ~pd.Series(values).astype(str).isin(seen).to_numpy()).sum())
         if unseen:
-            counts[column.name] = unseen
+            counts[name] = unseen
     return counts
 
 
