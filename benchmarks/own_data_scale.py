@@ -20,9 +20,9 @@ The table: 1 string id column, 20 float and 10 integer columns (13 of them with 
 missing), 8 string categorical columns of 3 to 50 categories (2 with missing values) and a
 binary 0/1 target (~25 % positive; a noisy logistic function of some columns, so there is
 something to learn). Classification because it is the template's default answer, the
-commonest tabular task, and the heavier path here: a stratified split, the leak check (one
-groupby per feature column) that ingest runs only for classification, and probabilities
-plus a ROC curve in evaluate.
+commonest tabular task, and the heavier path here: a stratified split, the leak check (a
+one-column model per feature column, on a 30,000-row sample), and probabilities plus a ROC
+curve in evaluate.
 
 Memory is the peak resident set of the whole process tree (make, bash, uv, dvc and the
 stage's Python), sampled from /proc every 0.1 s: the sum of VmRSS over every process in the

@@ -114,6 +114,7 @@ ALWAYS = [
     "tests/conftest.py",
     "tests/test_data.py",
     "tests/test_features.py",
+    "tests/test_ingest.py",
     "tests/test_model.py",
     "tests/test_monitor.py",
     "tests/test_predict.py",
@@ -128,8 +129,8 @@ def expected_files(answers: dict[str, str]) -> set[str]:
     the template adds or loses by mistake fails the test."""
     package = answers["package_name"]
     files = {name.replace("<package>", package) for name in ALWAYS}
-    if answers["dataset"] == "sample":  # the bundled sample: its schema and its generator
-        files |= {"schema.yaml", f"src/{package}/sample_data.py"}
+    if answers["dataset"] == "sample":  # the bundled sample: its schema, generator and test
+        files |= {"schema.yaml", f"src/{package}/sample_data.py", "tests/test_sample.py"}
     if answers["dataset"] == "file":  # the user's file: what `make setup` adopts
         files |= {"data/dataset.yml"}
     if answers["license"] != "Proprietary":
@@ -189,6 +190,7 @@ def test_project_renders_well_formed(
         # Nothing of the sample: `make setup` adopts the answered file and writes the schema.
         assert not project.has_file("schema.yaml")
         assert not project.has_file(f"src/{package}/sample_data.py")
+        assert not project.has_file("tests/test_sample.py")
         dataset = yaml.safe_load(project.read("data/dataset.yml"))
         answers = project.answers
         assert dataset["target"] == answers["target_column"]

@@ -154,7 +154,8 @@ def test_whole_lifecycle(bake, answers: dict[str, str], tmp_path: Path) -> None:
     _serve_and_predict(project, env)
 
     # --- batch predictions ---------------------------------------------------------------
-    project.run("make", "predict-batch", "OUTPUT=reports/predictions.csv", env=env)
+    batch = ["INPUT=data/current/customers.csv", "OUTPUT=reports/predictions.csv"]
+    project.run("make", "predict-batch", *batch, env=env)
     assert len(project.read("reports/predictions.csv").splitlines()) == 1001
 
     # --- monitor -------------------------------------------------------------------------------

@@ -9,7 +9,9 @@ git clean -> [make serve + make predict] -> make monitor -> make test):
     quotes) and non-ASCII labels (.csv.gz): names kept on the wire and in the OpenAPI.
 In a default project (on the sample), bad tables given to `make adopt-data` get one line on
 stderr, exit 2 and change nothing; then a good one (breast cancer biopsies: 0/1 classes, a
-date column in a CSV) replaces the sample for the pipeline and the tests. A bad answered file
+date column in a CSV) replaces the sample: the project is then file for file the one generated
+from that table, the README's undo brings the sample back, and after adopting it again the
+pipeline and the tests run on it. A bad answered file
 makes `make setup` fail the same way, writing nothing.
 """
 
@@ -28,6 +30,7 @@ import pytest
 import yaml
 
 from tests.project import Project, Server, bake_project, git, run, serving, tool_env
+from tests.readme import bash_blocks, commands
 
 pytestmark = pytest.mark.e2e
 
@@ -145,9 +148,9 @@ def _check_adopted(project: Project, source: Path, raw_name: str) -> None:
     with (project.path / "tests/fixtures/data.csv").open(newline="", encoding="utf-8") as handle:
         assert next(csv.reader(handle)) == list(columns)
     records = json.loads(project.read("examples/request.json"))["records"]
-    assert records and all(
-        set(r) == set(_role(project, "id") + _role(project, "feature")) for r in records
-    )
+    # Every column but the target: whichever columns the features read, the example has them.
+    sent = {name for name, column in columns.items() if column["role"] != "target"}
+    assert records and all(set(r) == sent for r in records)
 
 
 def _journey(
@@ -493,15 +496,64 @@ def test_adopt_data_refuses_a_bad_table_and_changes_nothing(
     assert _state(sample_project) == before
 
 
-def test_adopt_data_replaces_the_sample(sample_project: Project, tables: Path) -> None:
-    """After the bad tables: a good one, timestamped, classes written 0/1, then the pipeline."""
+# What may differ between a sample project after make adopt-data and a project generated from
+# the same file: the README (it describes the data it was generated with), the lock (resolved
+# at each make setup), DVC's own working files and the tools' caches (git ignores them).
+NOT_COMPARED = (
+    "README.md",
+    "uv.lock",
+    ".dvc/tmp/",
+    ".dvc/cache/",
+    ".ruff_cache/",
+    ".pytest_cache/",
+)
+
+
+def _compared(project: Project) -> dict[str, str]:
+    return {k: v for k, v in _files(project).items() if not k.startswith(NOT_COMPARED)}
+
+
+def _undo_adoption(project: Project) -> None:
+    """The generated README's way to undo a `make adopt-data` not yet committed, as written."""
+    readme = project.read("README.md").split("To undo a `make adopt-data`", 1)[1]
+    venv = {"PATH": f"{project.path / '.venv' / 'bin'}:{tool_env()['PATH']}"}
+    for command in commands(bash_blocks(readme)[0]):
+        project.run("bash", "-c", command.text, env=venv)
+
+
+def test_adopt_data_replaces_the_sample(sample_project: Project, tables: Path, bake) -> None:
+    """After the bad tables: a good one, timestamped, classes written 0/1. The project is then
+    the one copier copy generates from that file; the README's undo puts the sample back; then
+    the pipeline and the tests on the adopted file."""
     project = sample_project
     source = tables / "biopsies.csv"
-    adopted = project.run(
-        "make", "adopt-data", f"FILE={source}", "TARGET=benign", "TIMESTAMP=diagnosed on"
-    )
+    before = _state(project)  # committed: git status is clean
+    variables = [f"FILE={source}", "TARGET=benign", "TIMESTAMP=diagnosed on"]
+    adopted = project.run("make", "adopt-data", *variables)
     assert "data/raw/customers.csv is no longer tracked" in adopted.stderr, adopted.stderr
+    assert "prepare.gap_days: 90 -> 0" in adopted.stderr, adopted.stderr
     _check_adopted(project, source, "biopsies.csv")
+
+    # The same settings, features and files as a project generated from that file.
+    generated = bake(
+        dataset="file",
+        dataset_path=str(source),
+        target_column="benign",
+        timestamp_column="diagnosed on",
+    )
+    generated.run("make", "setup")
+    ours, theirs = _compared(project), _compared(generated)
+    differ = sorted(
+        name for name in ours.keys() | theirs.keys() if ours.get(name) != theirs.get(name)
+    )
+    assert not differ, differ
+
+    _undo_adoption(project)
+    assert _state(project)[0] == before[0]  # git status: as before the adoption
+    back = {k: v for k, v in before[1].items() if not k.startswith(NOT_COMPARED)}
+    assert _compared(project) == back  # the sample's files and data, byte for byte
+    project.run("make", "adopt-data", *variables)
+
     assert _role(project, "timestamp") == ["diagnosed on"] and _role(project, "id") == []
     assert len(_role(project, "feature")) == 30
     for old in ["data/raw/customers.csv", "data/current/customers.csv"]:
@@ -516,7 +568,9 @@ def test_adopt_data_replaces_the_sample(sample_project: Project, tables: Path) -
     assert "data/raw/biopsies.csv: present" in again.stdout
     assert git(project.path, "status", "--porcelain").strip() == ""
 
-    project.run("make", "pipeline")
+    pipeline = project.run("make", "pipeline")
+    assert "engineered features left out" not in pipeline.stderr  # no sample features to skip
+    assert "0 rows left out" in pipeline.stderr, pipeline.stderr  # gap_days 0, as generated
     metrics = json.loads(project.read("metrics/metrics.json"))
     assert metrics["accuracy"] > metrics["baseline_accuracy"], metrics
     tests = project.run("make", "test")

@@ -6,10 +6,19 @@ Every check runs before anything is written, so a bad file leaves the project as
 Then it writes:
 
 - ``data/raw/<file name>``: a copy of the file, tracked by DVC (``dvc add``);
-- ``schema.yaml``: the inferred contract (kinds, nullability, categories, roles), to review;
-- ``params.yaml``: ``data.raw`` (what the prepare stage reads) and ``data.current``;
+- ``schema.yaml``: the inferred contract (kinds, nullability, categories and ranges, roles;
+  excluded columns with the reason: constant, free text, a row index, a likely leak), to review;
+- ``params.yaml``: ``data.raw`` (what the prepare stage reads), ``data.current`` and
+  ``prepare.gap_days`` (0: the new table's horizon is yours to set), comments kept;
 - ``tests/fixtures/data.csv``: a small sample the project's tests run on, without DVC;
-- ``examples/request.json``: real rows of the data, without the target, for ``make predict``.
+- ``examples/request.json``: real rows of the data, every column but the target, for
+  ``make predict`` (so it stays valid whichever columns a feature reads);
+- ``data/dataset.yml`` (and the answers in ``.copier-answers.yml``): the file and its roles,
+  as ``copier copy`` records them for a project generated from that file.
+
+Adopting a file in a project on the bundled sample also removes what only the sample had
+(``sample_data.py``, with its engineered features, ``tests/test_sample.py`` and the sample's
+data): the project is then the one ``copier copy`` would generate from the file.
 
     python -m <package>.ingest FILE --target COLUMN [--id COLUMN] [--timestamp COLUMN]
     python -m <package>.ingest --fixture   # only redraw the test fixture from data.raw
@@ -19,12 +28,14 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import logging
 import re
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +63,12 @@ FIXTURE_ROWS = 1000
 EXAMPLE_ROWS = 2
 MAX_CLASSES = 100  # more distinct target values than this is a regression target
 MAX_CATEGORIES = 200  # a text column with more distinct values is free text, not a category
-LEAK_CORRELATION = 0.99
+# A column that alone predicts the target this well on held-out rows (balanced accuracy
+# adjusted for chance, or R²) is a likely leak; judged on a sample, cheap on a million rows.
+LEAK_SCORE = 0.9  # a near-copy (|correlation| 0.96) scores 0.92; real features seen: < 0.8
+PROBE_ROWS = 30_000
+DATASET_FILE = Path("data/dataset.yml")
+ANSWERS_FILE = Path(".copier-answers.yml")
 
 
 def read_source(path: Path) -> pd.DataFrame:
@@ -186,6 +202,9 @@ def infer_schema(
                 f"{', '.join(map(str, rows))})"
             )
 
+    # Labelled rows in random order, at most PROBE_ROWS: where leaks are looked for.
+    labelled = np.flatnonzero(frame[target].notna().to_numpy())
+    probe = frame.iloc[np.random.default_rng(0).permutation(labelled)[:PROBE_ROWS]]
     columns = []
     for column_name in frame.columns:
         values = frame[column_name]
@@ -205,12 +224,14 @@ def infer_schema(
         )
         reason = None
         distinct = present.nunique()
-        if role == "feature":
-            reason = _exclusion(frame, column_name, kind, present, distinct, target, task)
+        if role == "feature" and kind == "category" and len(present) and _all_dates(present):
+            kind = "timestamp"
+        if role == "feature" and kind == "timestamp":
+            reason = "constant: the same value in every row" if distinct <= 1 else DATE_REASON
+        elif role == "feature":
+            reason = _exclusion(frame, probe, column_name, kind, present, distinct, target, task)
         if reason and kind == "category" and distinct > MAX_CATEGORIES:
             kind = "text"
-        if reason is None and kind == "category" and _parses_as_time(present).notna().all():
-            kind, reason = "timestamp", "a date: derive features from it in features.py"
         categories = None
         if kind == "category" and distinct <= MAX_CATEGORIES:
             categories = tuple(sorted(present.unique().tolist(), key=str))
@@ -222,14 +243,47 @@ def infer_schema(
                 nullable=nullable,
                 categories=categories,
                 reason=reason,
+                range=_seen_range(present, kind) if role == "feature" else None,
             )
         )
     schema = Schema(name=name, task=task, columns=tuple(columns), source=source)
     return schema
 
 
+DATE_REASON = (
+    "a date: not a feature as it is; list the calendar features it feeds under it, e.g. "
+    "features: [month, day_of_week_cyclic] (the header says which)"
+)
+
+
+def _all_dates(values: pd.Series) -> bool:
+    """Whether every value reads as a date (a hundred first: most text columns fail there)."""
+    return bool(
+        _parses_as_time(values.head(100)).notna().all() and _parses_as_time(values).notna().all()
+    )
+
+
+def _seen_range(present: pd.Series, kind: str) -> tuple[Any, Any] | None:
+    """The smallest and largest values of a number or date column (a soft check)."""
+    if kind in {"integer", "float"}:
+        numbers = _as_numeric(present)
+        if numbers is None or numbers.dropna().empty:
+            return None
+        low, high = numbers.min(), numbers.max()
+        if kind == "integer":
+            return int(low), int(high)
+        return float(low), float(high)
+    if kind == "timestamp":
+        times = _parses_as_time(present).dropna()
+        if times.empty:
+            return None
+        return tuple(t.isoformat().replace("+00:00", "Z") for t in (times.min(), times.max()))
+    return None
+
+
 def _exclusion(
     frame: pd.DataFrame,
+    probe: pd.DataFrame,
     name: str,
     kind: str,
     present: pd.Series,
@@ -244,24 +298,61 @@ def _exclusion(
         return "every value is distinct: an identifier or free text, not a category"
     if kind == "category" and distinct > MAX_CATEGORIES:
         return f"free text: {distinct} distinct values (more than {MAX_CATEGORIES})"
-    pair = frame[[name, target]].dropna()
-    if len(pair) < 10:
-        return None
-    if kind in {"integer", "float"} and task == "regression":
-        x = _as_numeric(pair[name])
-        y = pair[target].astype("float64")
-        if x is not None and x.std() > 0 and y.std() > 0:
-            correlation = abs(float(np.corrcoef(x, y)[0, 1]))
-            if correlation >= LEAK_CORRELATION:
-                return f"leaks the target: correlation {correlation:.3f} with '{target}'"
-    # Each value of the column always comes with the same class: it gives the answer away.
-    if (
-        task == "classification"
-        and distinct < len(pair) / 2
-        and pair.groupby(name, observed=True)[target].nunique().max() == 1
-    ):
-        return f"leaks the target: each value determines '{target}'"
+    if kind == "integer" and distinct == len(frame) and len(frame) > 20:
+        numbers = _as_numeric(present)
+        if numbers is not None and numbers.max() - numbers.min() == len(frame) - 1:
+            low, high = int(numbers.min()), int(numbers.max())
+            return (
+                f"a row index: the integers {low} to {high}, each once (it numbers the rows, "
+                "it does not describe them)"
+            )
+    if kind in {"integer", "float", "boolean", "category"}:
+        score = _alone_score(probe[name], probe[target], kind, task)
+        if score is not None and score >= LEAK_SCORE:
+            measure = "R²" if task == "regression" else "balanced accuracy, adjusted for chance,"
+            return (
+                f"likely leaks the target: alone it predicts '{target}' almost perfectly "
+                f"({measure} {score:.3f} on held-out rows); if it is known when predicting, "
+                "make it a feature (role: feature)"
+            )
     return None
+
+
+def _alone_score(values: pd.Series, target: pd.Series, kind: str, task: str) -> float | None:
+    """How well one column alone predicts the target on the held-out third of ``values``
+    (rows in random order): R² for regression, balanced accuracy adjusted for chance (0 is
+    guessing, 1 perfect) for classification. Numbers through a shallow decision tree;
+    categories through the most common class (or the mean) of each value."""
+    from sklearn.metrics import balanced_accuracy_score, r2_score
+    from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+    if len(values) < 30:
+        return None
+    fit = np.arange(len(values)) % 3 != 0
+    regression = task == "regression"
+    y = target.astype("float64") if regression else target.astype(str)
+    numbers = _as_numeric(values) if kind in {"integer", "float"} else None
+    if numbers is not None:
+        filled = numbers.fillna(numbers.min() - 1 if numbers.notna().any() else 0).to_numpy()
+        tree = DecisionTreeRegressor if regression else DecisionTreeClassifier
+        model = tree(max_depth=6, min_samples_leaf=5, random_state=0)
+        model.fit(filled[fit].reshape(-1, 1), y[fit])
+        predicted = model.predict(filled[~fit].reshape(-1, 1))
+    else:
+        keys = values.astype(str).where(values.notna(), "")
+        pairs = pd.DataFrame({"key": keys, "y": y})
+        learned = pairs[fit].groupby("key")["y"]
+        table = learned.mean() if regression else learned.agg(lambda v: v.mode().iloc[0])
+        default = y[fit].mean() if regression else y[fit].mode().iloc[0]
+        predicted = pairs.loc[~fit, "key"].map(table).fillna(default).to_numpy()
+    truth = y[~fit].to_numpy()
+    if regression:
+        return float(r2_score(truth, predicted)) if np.std(truth) > 0 else None
+    if len(set(truth)) < 2:
+        return None
+    with warnings.catch_warnings():  # a class absent from the held-out rows: still a score
+        warnings.simplefilter("ignore")
+        return float(balanced_accuracy_score(truth, predicted, adjusted=True))
 
 
 def draw_fixture(frame: pd.DataFrame, schema: Schema, rows: int = FIXTURE_ROWS) -> pd.DataFrame:
@@ -283,9 +374,11 @@ def draw_fixture(frame: pd.DataFrame, schema: Schema, rows: int = FIXTURE_ROWS) 
 
 
 def example_request(frame: pd.DataFrame, schema: Schema, rows: int = EXAMPLE_ROWS) -> dict:
-    """Real rows as a request body: the id and the feature columns, nulls where missing."""
-    names = [c.name for c in (*([schema.id] if schema.id else []), *schema.inputs)]
-    complete = frame[names].dropna()
+    """Real rows as a request body: every column but the target (what any feature may read,
+    so that the example stays valid when a feature is added), nulls where missing."""
+    names = [c.name for c in schema.columns if c.role != "target"]
+    used = [c.name for c in (*([schema.id] if schema.id else []), *schema.inputs)]
+    complete = frame[names][frame[used].notna().all(axis=1)]
     chosen = pd.concat([complete.head(rows - 1), frame[names].tail(1)]) if rows > 1 else complete
     records = json.loads(chosen.head(rows).to_json(orient="records", date_format="iso"))
     return {"records": records}
@@ -300,19 +393,67 @@ def write_csv(frame: pd.DataFrame, path: Path, schema: Schema) -> None:
     out.to_csv(path, index=False)
 
 
-def set_data_params(raw: str, current: str, path: Path = PARAMS_FILE) -> None:
-    """Point ``data.raw`` and ``data.current`` in params.yaml at new files, keeping comments."""
-    text = path.read_text(encoding="utf-8")
-    for key, value in (("raw", raw), ("current", current)):
-        pattern = re.compile(rf"^(  {key}: *)[^#\n]*?( *#.*)?$", re.MULTILINE)
-        if not pattern.search(text):
-            raise UserError(f"{path}: no 'data.{key}' line to update")
-        text = pattern.sub(
-            lambda m, v=value: m.group(1) + json.dumps(v) + (m.group(2) or ""), text, count=1
-        )
-    path.write_text(text, encoding="utf-8")
-    if load_params("data", path) != {"raw": raw, "current": current}:
-        raise UserError(f"{path}: could not update the data section")
+def set_params(values: dict[str, Any], path: Path = PARAMS_FILE) -> None:
+    """Set ``section.key`` values in params.yaml, keeping its comments and layout (a YAML
+    round trip with ruamel.yaml: nothing else of the file changes)."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    document = YAML()  # round-trip: comments, order and quoting kept
+    document.width = 4096  # long lines stay as they are
+    try:
+        params = document.load(path.read_text(encoding="utf-8"))
+    except (OSError, YAMLError) as error:
+        raise UserError(f"cannot read {path}: {error}") from None
+    for dotted, value in values.items():
+        section, key = dotted.split(".")
+        if not isinstance(params, dict) or not isinstance(params.get(section), dict):
+            raise UserError(f"{path}: no '{section}' section to update")
+        params[section][key] = value
+    out = io.StringIO()
+    document.dump(params, out)
+    path.write_text(out.getvalue(), encoding="utf-8")
+
+
+def write_dataset(source: Path, schema: Schema, path: Path = DATASET_FILE) -> None:
+    """Record the adopted file and its roles as ``copier copy`` does for a project generated
+    from a file, and the same answers in ``.copier-answers.yml`` (when the project has one), so
+    that ``copier update`` renders the template for this data, not for the sample."""
+    roles = {
+        "target": schema.target.name,
+        "id": schema.id.name if schema.id else None,
+        "timestamp": schema.timestamp.name if schema.timestamp else None,
+    }
+    # JSON strings, as the template writes them (valid YAML, whatever the name holds).
+    lines = [f"file: {json.dumps(str(source))}  # relative to this project's folder"]
+    lines += [f"{key}: {json.dumps(value)}" for key, value in roles.items()]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(DATASET_HEADER + "\n".join(lines) + "\n", encoding="utf-8")
+    if not ANSWERS_FILE.is_file():
+        return
+    lines = ANSWERS_FILE.read_text(encoding="utf-8").splitlines(keepends=True)
+    header = "".join(line for line in lines if line.startswith("#"))
+    answers = yaml.safe_load("".join(line for line in lines if not line.startswith("#"))) or {}
+    answers |= {
+        "dataset": "file",
+        "dataset_path": str(source),
+        "target_column": roles["target"],
+        "id_column": roles["id"] or "",
+        "timestamp_column": roles["timestamp"] or "",
+    }
+    ANSWERS_FILE.write_text(header + yaml.safe_dump(answers, allow_unicode=True), encoding="utf-8")
+
+
+DATASET_HEADER = """\
+# The data this project learns from: the file answered at `copier copy` or given to the last
+# `make adopt-data`, and its columns' roles. data/raw/ holds a DVC-tracked copy of it and
+# schema.yaml its schema; `make setup` adopts it again only where schema.yaml is missing.
+"""
+
+
+def sample_only_files() -> list[Path]:
+    """What only a project on the bundled sample has (a project on a file never does)."""
+    return [Path("src") / str(__package__) / "sample_data.py", Path("tests/test_sample.py")]
 
 
 def _dvc(*args: str) -> None:
@@ -321,8 +462,16 @@ def _dvc(*args: str) -> None:
         raise UserError(f"dvc {' '.join(args)} failed: {result.stderr.strip() or result.stdout}")
 
 
-def adopt(source: Path, target: str, id_column: str | None, timestamp: str | None) -> Schema:
-    """Check ``source``, then copy it into data/raw, track it, and write schema and fixture."""
+def adopt(
+    source: Path,
+    target: str,
+    id_column: str | None,
+    timestamp: str | None,
+    record: bool = True,
+) -> Schema:
+    """Check ``source``, then copy it into data/raw, track it, and write schema and fixture;
+    with ``record``, data/dataset.yml and the copier answers too (``make setup`` adopts the
+    file they already record)."""
     source = source.expanduser()
     frame = read_source(source)
     destination = RAW_DIR / re.sub(r"[^A-Za-z0-9._-]+", "_", source.name)
@@ -354,11 +503,17 @@ def adopt(source: Path, target: str, id_column: str | None, timestamp: str | Non
     _dvc("add", "--quiet", str(destination))
     schema = Schema(schema.name, schema.task, schema.columns, source=str(destination))
     write_schema(schema)
-    set_data_params(str(destination), "data/prepared/test.parquet")
+    _set_data_params(destination)
+    if record:
+        write_dataset(source, schema)
     write_csv(draw_fixture(validated, schema), FIXTURE, schema)
     EXAMPLE.parent.mkdir(parents=True, exist_ok=True)
     request = json.dumps(example_request(validated, schema), indent=2, ensure_ascii=False)
     EXAMPLE.write_text(request + "\n", encoding="utf-8")
+    for path in sample_only_files():
+        if path.is_file():
+            path.unlink()
+            log.info("removed %s: it was the bundled sample's (git keeps it)", path)
 
     used = [c.name for c in schema.inputs]
     excluded = [f"{c.name} ({c.reason})" for c in schema.columns if c.role == "excluded"]
@@ -368,6 +523,21 @@ def adopt(source: Path, target: str, id_column: str | None, timestamp: str | Non
         log.warning("excluded from the features: %s", "; ".join(excluded))
     log.info("wrote %s and %s; review schema.yaml, then run `make pipeline`", FIXTURE, EXAMPLE)
     return schema
+
+
+def _set_data_params(destination: Path) -> None:
+    """Point params.yaml at the new table; its time split starts without a gap (the horizon
+    of the old table's target is not this one's)."""
+    gap = load_params("prepare").get("gap_days")
+    set_params(
+        {
+            "data.raw": str(destination),
+            "data.current": "data/prepared/test.parquet",
+            "prepare.gap_days": 0,
+        }
+    )
+    if gap:
+        log.warning("prepare.gap_days: %s -> 0 (set it to this table's horizon, if any)", gap)
 
 
 def redraw_fixture() -> None:
@@ -414,7 +584,7 @@ def main(argv: list[str] | None = None) -> int:
         args.id, args.timestamp = config.get("id") or "", config.get("timestamp") or ""
     if args.file is None or not args.target:
         raise UserError("give the file and its target column: FILE=path TARGET=column")
-    adopt(args.file, args.target, args.id, args.timestamp)
+    adopt(args.file, args.target, args.id, args.timestamp, record=args.config is None)
     return 0
 
 

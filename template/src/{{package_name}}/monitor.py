@@ -47,7 +47,8 @@ from typing import Any
 import pandas as pd
 
 from . import prediction_log
-from .schema import TEXT_KINDS, Schema, load_schema, read_table, validate
+from .features import raw_columns
+from .schema import TEXT_KINDS, Schema, load_schema, out_of_range, read_table, validate
 from .settings import UserError, load_params, param, run_cli
 
 log = logging.getLogger(__name__)
@@ -205,8 +206,8 @@ def served_traffic(url: str, window_days: int, schema: Schema) -> pd.DataFrame:
     except OSError as error:
         raise UserError(f"cannot read the prediction log at {url}: {error}") from None
     if logged.empty:
-        return pd.DataFrame(columns=[c.name for c in schema.inputs])
-    frame = validate(logged, schema, schema.inputs, url, checks=False)
+        return pd.DataFrame(columns=[c.name for c in raw_columns(schema)])
+    frame = validate(logged, schema, raw_columns(schema), url, checks=False)
     if prediction_log.PREDICTION in logged:
         frame[prediction_log.PREDICTION] = logged[prediction_log.PREDICTION].to_numpy()
     return frame
@@ -424,6 +425,7 @@ def _not_enough(rows: int, min_rows: int, source: str, drift_share: float) -> di
         "prediction_drift": None,
         "missing_values": {},
         "unseen_values": {},
+        "out_of_range": {},
         "quality": None,
     }
 
@@ -474,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     schema = load_schema()
     if not args.reference.exists():
         raise UserError(f"{args.reference} not found: run `make pipeline` first")
-    inputs = schema.inputs
+    inputs = raw_columns(schema)  # what the features read: the feature columns, maybe a date
     url = args.log or prediction_log.url_from_env() or prediction_log.DEFAULT_URL
     if args.current is not None:
         if not args.current.exists():
@@ -522,6 +524,7 @@ def main(argv: list[str] | None = None) -> int:
         predictions = (reference_predictions, pd.Series(current_predictions))
     summary = drift_report(reference, current, drift_share, html, schema, predictions)
     summary["current"] = source
+    summary["out_of_range"] = out_of_range(current, schema)  # schema.yaml's ranges: soft checks
     summary["quality"] = None
     report = args.output_dir / "drift.json"
     report.write_text(json.dumps(summary, indent=2) + "\n")  # the drift verdict, whatever follows
@@ -595,6 +598,8 @@ def main(argv: list[str] | None = None) -> int:
         log.info("'%s': %d row(s) missing (%.0f%%)", name, missing["rows"], 100 * missing["share"])
     for name, unseen in summary["unseen_values"].items():
         log.info("'%s': %d row(s) with values not seen in training", name, unseen["rows"])
+    for name, count in summary["out_of_range"].items():
+        log.info("'%s': %d value(s) outside the range seen in training (schema.yaml)", name, count)
     degraded = quality is not None and quality.get("degraded", False)
     return 1 if summary["drift_detected"] or degraded else 0
 
@@ -645,7 +650,7 @@ def _quality(
         return {"verdict": "not enough labels", "rows": len(pairs[0]), "min_rows": min_rows}
     if not test_split.exists():
         raise UserError(f"{test_split} not found (the labelled test split): run `make pipeline`")
-    columns = (*schema.inputs, schema.target)
+    columns = (*raw_columns(schema), schema.target)
     test = validate(read_table(test_split, schema), schema, columns, str(test_split))
     test_predictions = model_predictions(test.drop(columns=[target]))
     quality = quality_report(

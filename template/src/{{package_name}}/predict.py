@@ -2,8 +2,9 @@
 
 The service, the batch CLI and the evaluation all predict through ``predict_frame``.
 
-Batch CLI: reads a CSV or parquet file of raw records (the schema's feature columns; the id
-column, where the schema has one, is carried through), writes one prediction per row. It
+Batch CLI: reads a CSV or parquet file of raw records (the columns the features read; the id
+column, where the schema has one, is carried through), writes one prediction per row, and
+logs how many values lie outside what training saw (schema.yaml's soft checks). It
 reads and predicts ``--chunk-rows`` records at a time, so memory stays bounded for a file
 of any length, and writes the output whole or not at all:
 
@@ -17,6 +18,7 @@ import contextlib
 import logging
 import os
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -30,8 +32,8 @@ import sklearn
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
 from .bundle import ModelBundle
-from .features import compute_features
-from .schema import iter_table, validate
+from .features import compute_features, raw_columns
+from .schema import iter_table, unexpected_values, validate
 from .settings import UserError, run_cli
 
 log = logging.getLogger(__name__)
@@ -140,15 +142,21 @@ def _prepared_chunks(
 ) -> Iterator[tuple[pd.Series | None, pd.DataFrame, pd.DataFrame]]:
     schema = bundle.contract
     first_row = 1
+    unexpected: Counter[str] = Counter()  # soft checks: counted and logged, not refused
     for raw in iter_table(source, schema, rows):
         if first_row > 1 and raw.empty:
             break
         id_column = schema.id.name if schema.id is not None and schema.id.name in raw else None
-        columns = (*([schema.id] if id_column else []), *schema.inputs)
+        read = raw_columns(schema, bundle.feature_definitions)
+        columns = (*([schema.id] if id_column else []), *read)
         raw = validate(raw, schema, columns, source=str(source), first_row=first_row)
         first_row += len(raw)
+        unexpected.update(unexpected_values(raw, schema))
         features = compute_features(raw, bundle.feature_definitions)
         yield (raw[id_column] if id_column else None), features, raw
+    if unexpected:
+        shown = ", ".join(f"{name}: {count}" for name, count in unexpected.items())
+        log.warning("%s: values outside what training saw (schema.yaml), served: %s", source, shown)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,8 +5,10 @@ section; writes ``data/prepared/train.parquet`` and ``data/prepared/test.parquet
 With a timestamp column the split is by time: the newest ``test_size`` share is the test
 set, so the model is always evaluated on data from after its training data, and training
 stops ``gap_days`` before it (when the target looks ahead, later training labels would only
-have been known during the test period). Without one, it is a seeded random split,
-stratified by class for classification. Rows without a target are left out.
+have been known during the test period); its calendar features (``features:`` in
+schema.yaml) do not change that. Without one, it is a seeded random split, stratified by
+class for classification (with a warning when a date is a feature: the time split is then
+lost). Rows without a target are left out.
 Bad raw data stops the stage with a message naming each column and the failing rows.
 """
 
@@ -69,6 +71,14 @@ def split(frame: pd.DataFrame, schema: Schema, params: dict) -> tuple[pd.DataFra
         gap_days = param(params, "gap_days", float)
         train, test = split_by_time(frame, schema.timestamp.name, test_size, gap_days)
     else:
+        dates = [c.name for c in schema.inputs if c.kind == "timestamp"]
+        if dates:  # a time column made a feature: the split is no longer by time
+            log.warning(
+                "no column has role timestamp, so the split is random, although %s is a date "
+                "feature; to split by time and still learn from it, give it role: timestamp "
+                "and list its calendar features (features: [...]) in schema.yaml",
+                ", ".join(dates),
+            )
         stratify = schema.target.name if schema.task == "classification" else None
         train, test = split_at_random(frame, stratify, test_size, param(params, "seed", int))
     if train.empty or test.empty:

@@ -4,10 +4,11 @@
 infers it from your data; the bundled sample ships a hand-curated one. For each column it
 records the kind (integer, float, boolean, category, text, timestamp), whether it may be
 empty, the role (``feature``, ``target``, ``id``, ``timestamp`` or ``excluded``, the latter
-with its reason), the categories seen in the data, and any constraint you add under
-``checks`` in pandera's vocabulary (``in_range``, ``isin``, ``greater_than_or_equal_to``,
-``str_matches``, ...). Inferred bounds and categories are never constraints: a new value is
-served, and shows up in monitoring.
+with its reason), the categories and the range of values seen in the data, the calendar
+features a date feeds (``features: [month, day_of_week_cyclic]``), and any constraint you add
+under ``checks`` in pandera's vocabulary (``in_range``, ``isin``, ``greater_than_or_equal_to``,
+``str_matches``, ...). Seen categories and ranges are soft checks, never constraints: a value
+outside them is served, counted and logged (``unexpected_values``); a ``checks`` entry refuses it.
 
 Every reader of data goes through here: the prepare stage, the feature stage, the batch CLI,
 the service (its request model is built from the feature columns) and the monitor.
@@ -48,6 +49,24 @@ NA_TOKENS = frozenset({"", "NA", "N/A", "NaN", "nan", "NULL", "null", "None", "#
 _TRUE = {"true", "1", "yes", "t", "y"}
 _FALSE = {"false", "0", "no", "f", "n"}
 _ROWS_SHOWN = 5  # failing rows named in a message
+# What a date can feed (``features:`` of a timestamp column): calendar parts, in UTC, each with
+# its period where it has one; ``<part>_cyclic`` is that part as a point on a circle (its sine
+# and cosine), so that December sits next to January.
+CALENDAR_PARTS: dict[str, int | None] = {
+    "year": None,
+    "quarter": 4,
+    "month": 12,
+    "day": 31,
+    "day_of_week": 7,
+    "day_of_year": 366,
+    "hour": 24,
+    "is_weekend": None,
+}
+CYCLIC = "_cyclic"
+CALENDAR_FEATURES = (
+    *CALENDAR_PARTS,
+    *(f"{part}{CYCLIC}" for part, period in CALENDAR_PARTS.items() if period),
+)
 
 
 class DataValidationError(UserError):
@@ -66,6 +85,8 @@ class Column:
     categories: tuple[Any, ...] | None = None  # seen in the data; a constraint only via checks
     checks: Mapping[str, Any] = field(default_factory=dict)  # pandera checks, by name
     reason: str | None = None  # why the column is excluded
+    range: tuple[Any, Any] | None = None  # smallest and largest seen: a soft check
+    features: tuple[str, ...] = ()  # calendar features of a date (CALENDAR_FEATURES)
 
     @property
     def numeric(self) -> bool:
@@ -79,6 +100,10 @@ class Column:
             out["description"] = self.description
         if self.categories is not None:
             out["categories"] = list(self.categories)
+        if self.range is not None:
+            out["range"] = list(self.range)
+        if self.features:
+            out["features"] = list(self.features)
         if self.checks:
             out["checks"] = dict(self.checks)
         return out
@@ -105,6 +130,7 @@ class Schema:
                 problems.append(f"'{column.name}': kind '{column.kind}' is not one of {KINDS}")
             if column.role not in ROLES:
                 problems.append(f"'{column.name}': role '{column.role}' is not one of {ROLES}")
+            problems += _soft_check_problems(column)
         for role in ("target", "id", "timestamp"):
             if sum(column.role == role for column in self.columns) > 1:
                 problems.append(f"more than one column has role '{role}'")
@@ -136,7 +162,8 @@ class Schema:
 
     @property
     def inputs(self) -> tuple[Column, ...]:
-        """The columns the features are computed from: what a prediction request carries."""
+        """The feature columns, one feature each as they are (what a request must carry is
+        every column a feature reads: ``features.raw_columns``, these and maybe a date)."""
         return tuple(column for column in self.columns if column.role == "feature")
 
     @property
@@ -166,7 +193,10 @@ class Schema:
             unknown = set(spec) - {f for f in Column.__dataclass_fields__ if f != "name"}
             if unknown:
                 raise UserError(f"{source}: column '{name}' has unknown key(s) {sorted(unknown)}")
-            categories = spec.get("categories")
+            categories, bounds = spec.get("categories"), spec.get("range")
+            features = spec.get("features") or ()
+            if isinstance(features, str):
+                features = (features,)
             columns.append(
                 Column(
                     name=str(name),
@@ -177,6 +207,8 @@ class Schema:
                     categories=None if categories is None else tuple(categories),
                     checks=spec.get("checks") or {},
                     reason=spec.get("reason"),
+                    range=None if bounds is None else _pair(bounds, f"{source}: '{name}'"),
+                    features=tuple(str(f) for f in features),
                 )
             )
         return cls(str(data.get("name", "data")), str(data.get("task")), tuple(columns), source)
@@ -199,14 +231,55 @@ class Schema:
         return cache[key]
 
 
+def _pair(value: Any, where: str) -> tuple[Any, Any]:
+    if not isinstance(value, list | tuple) or len(value) != 2:
+        raise UserError(f"{where}: range must be [smallest, largest], not {value!r}")
+    return value[0], value[1]
+
+
+def _soft_check_problems(column: Column) -> list[str]:
+    """What is wrong with a column's range and features (empty when nothing is)."""
+    problems = []
+    if column.range is not None:
+        if column.kind not in {"integer", "float", "timestamp"}:
+            problems.append(f"'{column.name}': a range needs a number or a date, not {column.kind}")
+        else:
+            try:
+                low, high = _bounds(column)
+                if low > high:
+                    problems.append(f"'{column.name}': range {list(column.range)} is reversed")
+            except (TypeError, ValueError):
+                problems.append(f"'{column.name}': range {list(column.range)} is not of its kind")
+    if column.features:
+        if column.kind != "timestamp":
+            problems.append(
+                f"'{column.name}': features come from dates; this column is {column.kind} "
+                "(derive features from it in features.py)"
+            )
+        elif column.role == "target":
+            problems.append(f"'{column.name}': the target cannot feed features")
+        unknown = [f for f in column.features if f not in CALENDAR_FEATURES]
+        if unknown:
+            problems.append(
+                f"'{column.name}': unknown feature(s) {', '.join(map(repr, unknown))}; "
+                f"a date can feed: {', '.join(CALENDAR_FEATURES)}"
+            )
+    return problems
+
+
 HEADER = """\
 # The data contract of this project: every stage, the batch CLI, the service and the monitor
 # read it. Review it and commit it. For each column:
 #   kind       integer | float | boolean | category | text | timestamp
 #   role       feature | target | id | timestamp | excluded (with the reason)
 #   nullable   whether a value may be missing (a request then sends null)
-#   categories the values seen in the data: information, not a constraint
-#   checks     constraints you add, in pandera's vocabulary, e.g.
+#   categories the values seen in the data, and
+#   range      the smallest and largest seen: soft checks (a value outside is served,
+#              counted on /metrics and in make monitor, and logged), not constraints
+#   features   what a date feeds the model, e.g. features: [month, day_of_week, hour_cyclic]
+#              (year, quarter, month, day, day_of_week, day_of_year, hour, is_weekend; and
+#              <part>_cyclic: its sine and cosine, so that December is next to January)
+#   checks     constraints you add (a value outside is refused), in pandera's vocabulary, e.g.
 #                checks: {in_range: {min_value: 0, max_value: 120}}
 #                checks: {isin: [basic, premium]}
 # Change a role to use or drop a column, then `make pipeline`.
@@ -435,3 +508,82 @@ def _convert(values: pd.Series, column: Column) -> tuple[pd.Series, pd.Series]:
 def with_columns(schema: Schema, columns: Iterable[Column]) -> Schema:
     """A copy of ``schema`` with these columns in place of its own (for tests and adoption)."""
     return replace(schema, columns=tuple(columns))
+
+
+def _bounds(column: Column) -> tuple[Any, Any]:
+    """A column's range as values its validated data compares with."""
+    assert column.range is not None
+    low, high = column.range
+    if column.kind == "timestamp":
+        return pd.to_datetime(low, utc=True), pd.to_datetime(high, utc=True)
+    if isinstance(low, bool | str) or isinstance(high, bool | str):
+        raise TypeError("a range of numbers")
+    return float(low), float(high)
+
+
+@dataclass(frozen=True)
+class _SoftChecks:
+    """A schema's soft checks, ready to apply: (column, smallest, largest) for the ranges,
+    (column, the categories seen) for the categories. Built once a schema (the service
+    applies them to every request)."""
+
+    ranges: tuple[tuple[Column, Any, Any], ...]
+    categories: tuple[tuple[str, frozenset[str]], ...]
+
+
+def _soft_checks(schema: Schema) -> _SoftChecks:
+    cache: dict[tuple[str, ...], Any] = schema._pandera  # type: ignore[attr-defined]
+    key = ("soft checks",)
+    if key not in cache:
+        ranges = tuple((c, *_bounds(c)) for c in schema.columns if c.range is not None)
+        categories = tuple(
+            (c.name, frozenset(map(str, c.categories)))
+            for c in schema.columns
+            if c.categories is not None and c.kind == "category"
+        )
+        cache[key] = _SoftChecks(ranges, categories)
+    return cache[key]
+
+
+def out_of_range(frame: pd.DataFrame, schema: Schema) -> dict[str, int]:
+    """Soft checks, numbers and dates: per column of ``frame`` with a ``range`` in the schema,
+    how many (validated) values lie outside it, where some do."""
+    counts = {}
+    for column, low, high in _soft_checks(schema).ranges:
+        if column.name not in frame:
+            continue
+        values = frame[column.name]
+        if column.kind == "timestamp":
+            outside = int(((values < low) | (values > high)).sum())
+        else:
+            array = values.to_numpy(dtype="float64", na_value=np.nan)
+            with np.errstate(invalid="ignore"):
+                outside = int(np.count_nonzero((array < low) | (array > high)))
+        if outside:
+            counts[column.name] = outside
+    return counts
+
+
+def unseen_categories(frame: pd.DataFrame, schema: Schema) -> dict[str, int]:
+    """Soft checks, categories: per category column of ``frame``, how many values are not
+    among the ``categories`` the schema lists, where some are not."""
+    counts = {}
+    for name, seen in _soft_checks(schema).categories:
+        if name not in frame:
+            continue
+        values = frame[name].to_numpy(dtype=object)
+        if len(values) <= 100:  # a request: a loop beats pandas' set-up
+            unseen = sum(1 for v in values if isinstance(v, str) and v not in seen)
+        else:
+            present = pd.notna(values)
+            unseen = int((present & ~pd.Series(values).astype(str).isin(seen).to_numpy()).sum())
+        if unseen:
+            counts[name] = unseen
+    return counts
+
+
+def unexpected_values(frame: pd.DataFrame, schema: Schema) -> dict[str, int]:
+    """Every soft check: per column, the values outside its range or its categories seen in
+    the training data. Counted and logged by the service, the batch CLI and the monitor;
+    never refused (a constraint is a ``checks`` entry)."""
+    return {**out_of_range(frame, schema), **unseen_categories(frame, schema)}
