@@ -81,6 +81,7 @@ OFF = {"", "off", "false", "0", "none"}
 _OWN = {TIMESTAMP, REQUEST_ID, PREDICTION, RECORD}  # the log's columns beside the records
 _INT64 = 2**63
 _LEDGER = struct.Struct("<QQQ")  # records accepted, found on parsing, settled
+_ACCEPTED, _SETTLED = struct.Struct("<Q"), struct.Struct("<QQ")  # each thread's own slots
 _DEBRIS_AGE = 60.0  # seconds: a batch staging folder older than this and unlocked is debris
 
 
@@ -392,8 +393,13 @@ class _Spool:
         old.close()
         os.unlink(old.name)
 
-    def count(self, accepted: int, found: int, settled: int) -> None:
-        _LEDGER.pack_into(self._counts, 0, accepted, found, settled)
+    def count_accepted(self, accepted: int) -> None:
+        """The request path's counter (its thread only)."""
+        _ACCEPTED.pack_into(self._counts, 0, accepted)
+
+    def count_settled(self, found: int, settled: int) -> None:
+        """The writer thread's counters (its thread only)."""
+        _SETTLED.pack_into(self._counts, _ACCEPTED.size, found, settled)
 
     def close(self) -> None:
         self._segment.close()
@@ -536,7 +542,7 @@ class PredictionLog:
             self.accepted += count
             spool = self._spool
             if spool is not None:
-                spool.count(self.accepted, self._found, self._settled)
+                spool.count_accepted(self.accepted)
             self._start()
             return True
         except Exception:  # never the request's problem
@@ -612,7 +618,9 @@ class PredictionLog:
                 self._drop("unreadable", count, error)
                 self._settle(count)
                 continue
-            self._found += len(rows) - count
+            if len(rows) != count:  # a request whose records were not counted on submit
+                self._found += len(rows) - count
+                self._settle(0)
             yield self._checked(rows)
 
     def _checked(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -660,7 +668,7 @@ class PredictionLog:
         self._settled += count
         spool = self._spool
         if spool is not None:
-            spool.count(self.accepted, self._found, self._settled)
+            spool.count_settled(self._found, self._settled)
 
     def _filesystem(self) -> Any:
         if self._fs_path is None:
@@ -710,7 +718,8 @@ class PredictionLog:
                 error,
             )
             return
-        spool.count(self.accepted, self._found, self._settled)
+        spool.count_accepted(self.accepted)
+        spool.count_settled(self._found, self._settled)
         self._spool = spool
 
     def _spool_rows(self, rows: list[dict[str, Any]]) -> None:
