@@ -760,14 +760,19 @@ class PredictionLog:
         self.recovered += recovered
         if lost:
             self._drop("lost_in_crash", lost)
-        if recovered or lost or staged:
+        if recovered or lost:
             log.warning(
                 "prediction log: recovered %d row(s) that stopped processes left in %s; "
-                "%d answered record(s) had not reached it (lost)%s",
+                "%d answered record(s) had not reached it (lost)",
                 recovered,
                 self.spool_folder,
                 lost,
-                f"; {staged} unfinished batch run(s) cleared" if staged else "",
+            )
+        if staged:
+            log.info(
+                "prediction log: %d interrupted batch run(s): logged where the output was "
+                "written, else their staged rows removed",
+                staged,
             )
 
     def _write_recovered(self, rows: list[dict[str, Any]], token: str) -> None:
