@@ -632,14 +632,18 @@ class PredictionLog:
                 self._settle(0)
             yield self._checked(rows)
 
-    def _checked(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The rows whose values are of their columns' kinds; the others dropped, each alone."""
+    def _checked(self, rows: list[dict[str, Any]], settle: bool = True) -> list[dict[str, Any]]:
+        """The rows whose values are of their columns' kinds; the others dropped, each alone
+        (and settled in this process's ledger, unless they were another's)."""
         good = []
         for row in rows:
             try:
                 good.append(checked_row(row, self.columns))
             except (TypeError, ValueError) as error:
-                self._bad(1, error)
+                if settle:
+                    self._bad(1, error)
+                else:
+                    self._drop("bad_value", 1, error)
         return good
 
     def _bad(self, count: int, error: BaseException) -> None:
@@ -785,7 +789,7 @@ class PredictionLog:
             )
 
     def _write_recovered(self, rows: list[dict[str, Any]], token: str) -> None:
-        good = self._checked(rows)
+        good = self._checked(rows, settle=False)
         if good:
             self._write(good, token)
 
