@@ -183,9 +183,10 @@ def target_shift(
     from scipy.stats import wasserstein_distance
 
     before, after = distribution(train, classification), distribution(test, classification)
+    splits = (before, after)
     if classification:
         classes = sorted(set(before["classes"]) | set(after["classes"]))
-        p, q = ([d["classes"].get(c, {}).get("share", 0.0) for c in classes] for d in (before, after))
+        p, q = ([d["classes"].get(c, {}).get("share", 0.0) for c in classes] for d in splits)
         score, method = float(jensenshannon(p, q)), "jensenshannon"
         absent = [c for c in classes if c not in after["classes"]]
         figures = ", ".join(

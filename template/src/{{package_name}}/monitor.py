@@ -532,8 +532,8 @@ def _quality_frame(
 
 def _classification_plan(
     ref: pd.DataFrame, cur: pd.DataFrame, target: str, predicted: str
-) -> tuple[bool, bool] | None:
-    """(binary, beside the test split) for Evidently's classification report, or None.
+) -> tuple[bool, bool, str]:
+    """(binary, beside the test split, why not beside) for Evidently's classification report.
     Evidently 0.7 needs, in each data set, exactly two classes (labels and predictions
     together) for a binary task and any other number for a multi-class one, and the labelled
     rows' classes among the test split's labels to show both (else KeyError, ValueError)."""
@@ -545,11 +545,14 @@ def _classification_plan(
         return (len(seen(frame)) == 2) == binary
 
     binary = len(seen(ref) | seen(cur)) <= 2
-    if fits(cur, binary) and fits(ref, binary) and set(cur[target]) <= set(ref[target]):
-        return binary, True
-    if fits(cur, binary):
-        return binary, False
-    return (not binary, False) if fits(cur, not binary) else None
+    new = sorted(set(cur[target]) - set(ref[target]))
+    if new:
+        why = f"class(es) {', '.join(new)} of the labels are not in the test split's"
+    else:
+        why = "one side holds two classes, the other one or more than two"
+    if fits(cur, binary) and fits(ref, binary) and not new:
+        return binary, True, ""
+    return (binary if fits(cur, binary) else not binary), False, why
 
 
 def _evidently_quality(
@@ -576,19 +579,11 @@ def _evidently_quality(
         task: Any = {"regression": [Regression(target=target, prediction=predicted)]}
         columns: dict[str, Any] = {"numerical_columns": [target, predicted]}
         preset: Any = RegressionPreset()
-        beside = True
+        beside, why = True, ""
     else:
-        plan = _classification_plan(ref, cur, target, predicted)
-        if plan is None:
-            text = "no Evidently report: it cannot show these labels (two classes of a "
-            text += "multi-class model); the scores are in drift.json"
-            _placeholder(html, "Model quality", text)
-            return text
-        binary, beside = plan
+        binary, beside, why = _classification_plan(ref, cur, target, predicted)
         if binary:  # the positive class: the model's last that occurs, as evaluate.py has it
-            seen = (
-                set(cur[target]) | set(cur[predicted]) | (set() if not beside else set(ref[target]))
-            )
+            seen = set(cur[target]) | set(cur[predicted])  # the two classes (and ref's, if beside)
             positive = [label for label in labels if label in seen][-1]
             kind: Any = BinaryClassification(
                 target=target, prediction_labels=predicted, pos_label=positive
@@ -607,8 +602,8 @@ def _evidently_quality(
     if beside:
         return "the labelled rows beside the test split"
     return (
-        "the labelled rows alone: Evidently cannot show them beside the test split, whose "
-        "labels lack some of their classes (the test split's scores are in drift.json)"
+        f"the labelled rows alone: Evidently cannot show them beside the test split ({why}); "
+        "the test split's scores are in drift.json"
     )
 
 
@@ -834,6 +829,8 @@ def log_summary(summary: dict[str, Any], output_dir: Path) -> None:
         log.info("'%s': %d row(s) missing (%.0f%%)", name, missing["rows"], 100 * missing["share"])
     for name, unseen in summary["unseen_values"].items():
         log.info("'%s': %d row(s) with values not seen in training", name, unseen["rows"])
+    if summary.get("skipped_log_files"):
+        log.warning("%d log file(s) skipped: not readable", len(summary["skipped_log_files"]))
 
 
 def _log_quality(quality: dict[str, Any] | None, output_dir: Path) -> None:
