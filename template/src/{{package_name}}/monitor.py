@@ -95,7 +95,7 @@ def step(name: str) -> Iterator[None]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
-    except UserError:
+    except (UserError, StepFailed):
         raise
     except Exception as error:
         log.debug("%s failed", name, exc_info=True)
@@ -879,7 +879,8 @@ def main(argv: list[str] | None = None) -> int:
         (args.output_dir / name).unlink(missing_ok=True)
     report = args.output_dir / "drift.json"
     try:
-        summary = monitor(args)
+        with step("the monitor"):  # whatever else fails is not a verdict: never exit 1
+            summary = monitor(args)
     except (UserError, StepFailed) as error:
         _write(report, {"verdict": "error", "error": str(error)})
         if isinstance(error, UserError):
