@@ -317,8 +317,12 @@ def test_pull_requests_get_only_labels_their_token_may_set(baked: Callable[..., 
             },
             ["### No drift", "500 rows at `x.csv`"],
         ),
+        (
+            {"verdict": "error", "error": "the quality report failed: KeyError: 'c'"},
+            ["### Monitor failed: no verdict", "the quality report failed: KeyError: 'c'"],
+        ),
     ],
-    ids=["no-traffic", "drift", "no-drift"],
+    ids=["no-traffic", "drift", "no-drift", "error"],
 )
 def test_the_monitors_job_summary_says_the_verdict_or_what_to_configure(
     baked: Callable[..., Project], tmp_path: Path, report: dict, expected: list[str]
@@ -336,3 +340,16 @@ def test_the_monitors_job_summary_says_the_verdict_or_what_to_configure(
     for text in expected:
         assert text in made.stdout, made.stdout
     assert "PREDICTION_LOG" not in made.stdout or report["verdict"] == "not enough traffic"
+    # The verdict for the workflow's outputs: none after a failed run (exit 2 or 3).
+    verdict = subprocess.run(
+        ["make", "--silent", "drift-verdict", f"REPORT={path}"],
+        cwd=baked().path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if report["verdict"] == "error":
+        assert verdict.returncode != 0 and "the monitor failed, no verdict" in verdict.stderr
+    else:
+        expected_drift = "true" if report["drift_detected"] else "false"
+        assert verdict.stdout == f"drift={expected_drift}\n", verdict.stderr
