@@ -296,9 +296,16 @@ def _evidently_drift(
     if html is not None:
         html.parent.mkdir(parents=True, exist_ok=True)
         snapshot.save_html(str(html))
+    return _drift_results(snapshot.dict()["metrics"], target)
+
+
+def _drift_results(
+    metrics: list[dict[str, Any]], prediction: str
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Each column's drift from Evidently's ValueDrift results; the predictions' apart."""
     columns: dict[str, Any] = {}
     prediction_drift = None
-    for metric in snapshot.dict()["metrics"]:
+    for metric in metrics:
         config = metric["config"]
         if config["type"].endswith(":ValueDrift"):
             score, threshold = float(metric["value"]), float(config["threshold"] or 0.1)
@@ -308,7 +315,7 @@ def _evidently_drift(
                 "threshold": threshold,
                 "drifted": score >= threshold,
             }
-            if config["column"] == target:
+            if config["column"] == prediction:
                 prediction_drift = result
             else:
                 columns[config["column"]] = result
