@@ -52,6 +52,7 @@ COMBINATIONS = [
 # Which job may hold which write permission; everything else gets read or nothing.
 WRITE_GRANTS = {
     ("cd.yml", "image"): {"packages"},
+    ("cd.yml", "release"): {"contents"},  # the tag's GitHub release, with the model card
     ("monitor.yml", "issue"): {"issues"},
     ("monitor.yml", "retrain"): {"actions"},
     ("retrain.yml", "retrain"): {"contents", "pull-requests"},

@@ -744,34 +744,26 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def monitor(args: argparse.Namespace) -> dict[str, Any]:
-    """Read, compare, score: the summary that drift.json holds."""
-    settings = load_settings(args.min_rows)
-    schema = load_schema()
-    if not args.reference.exists():
-        raise UserError(f"{args.reference} not found: run `make pipeline` first")
-    url = args.log or prediction_log.url_from_env() or prediction_log.DEFAULT_URL
-    skipped: list[str] = []
+def read_current(
+    args: argparse.Namespace, settings: Settings, schema: Schema, url: str
+) -> tuple[pd.DataFrame, str, list[str]]:
+    """The rows to check (a batch, or the served traffic), where they come from, and the log
+    files skipped."""
     if args.current is not None:
-        source, current = str(args.current), batch(args.current, schema)
-    else:
-        source = f"{url} (served, last {settings.window_days} day(s))"
-        current, skipped = served_traffic(url, settings.window_days, schema)
-    html = args.output_dir / "drift.html"
-    if len(current) < settings.min_rows:
-        _placeholder(
-            html,
-            NOT_ENOUGH,
-            f"{len(current)} row(s) in {source}, fewer than monitor.min_rows "
-            f"({settings.min_rows}): no verdict on drift.",
-        )
-        summary = _not_enough(len(current), settings.min_rows, source, settings.drift_share)
-        return summary | {"skipped_log_files": skipped}
+        return batch(args.current, schema), str(args.current), []
+    current, skipped = served_traffic(url, settings.window_days, schema)
+    return current, f"{url} (served, last {settings.window_days} day(s))", skipped
 
-    reference = validate(
-        read_table(args.reference, schema), schema, schema.inputs, str(args.reference)
-    )
-    bundle = load_bundle()
+
+def compare(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    bundle: ModelBundle | None,
+    settings: Settings,
+    schema: Schema,
+    html: Path,
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """The drift summary, and the rows' labels and predictions (served, or the model's)."""
     extra = [LABEL, prediction_log.PREDICTION]
     served = current[[name for name in extra if name in current]].reset_index(drop=True)
     current = current.drop(columns=extra, errors="ignore")
@@ -781,21 +773,52 @@ def monitor(args: argparse.Namespace) -> dict[str, Any]:
             served[prediction_log.PREDICTION] = model_predictions(current, bundle)
         predictions = (model_predictions(reference, bundle), served[prediction_log.PREDICTION])
     summary = drift_report(reference, current, settings.drift_share, html, schema, predictions)
+    return summary, served
+
+
+def model_quality(
+    args: argparse.Namespace,
+    served: pd.DataFrame,
+    bundle: ModelBundle,
+    settings: Settings,
+    schema: Schema,
+    url: str,
+) -> dict[str, Any] | None:
+    """The quality section: labels from the feedback (served traffic) or the batch itself."""
+    feedback = None
+    if args.current is None:
+        labels = args.feedback or os.environ.get("PREDICTION_FEEDBACK") or FEEDBACK_URL
+        feedback = (labels, url, settings.label_days)
+    elif args.feedback:
+        log.warning("--feedback is for the served traffic: a batch's labels are its target")
+    pairs = labelled_pairs(served, feedback, schema)
+    html = args.output_dir / "quality.html"
+    summary = quality(pairs, args.quality_reference, bundle, settings, html)
+    if summary is not None:
+        summary["labels"] = feedback[0] if feedback else "the batch's target column"
+    return summary
+
+
+def monitor(args: argparse.Namespace) -> dict[str, Any]:
+    """Read, compare, score: the summary that drift.json holds."""
+    settings, schema = load_settings(args.min_rows), load_schema()
+    if not args.reference.exists():
+        raise UserError(f"{args.reference} not found: run `make pipeline` first")
+    url = args.log or prediction_log.url_from_env() or prediction_log.DEFAULT_URL
+    current, source, skipped = read_current(args, settings, schema, url)
+    html = args.output_dir / "drift.html"
+    if len(current) < settings.min_rows:
+        text = f"{len(current)} row(s) in {source}, fewer than monitor.min_rows "
+        _placeholder(html, NOT_ENOUGH, text + f"({settings.min_rows}): no verdict on drift.")
+        summary = _not_enough(len(current), settings.min_rows, source, settings.drift_share)
+        return summary | {"skipped_log_files": skipped}
+    table = read_table(args.reference, schema)
+    reference = validate(table, schema, schema.inputs, str(args.reference))
+    bundle = load_bundle()
+    summary, served = compare(reference, current, bundle, settings, schema, html)
     summary.update(current=source, skipped_log_files=skipped, quality=None)
     if bundle is not None:
-        feedback = None
-        if args.current is None:
-            labels = args.feedback or os.environ.get("PREDICTION_FEEDBACK") or FEEDBACK_URL
-            feedback = (labels, url, settings.label_days)
-        elif args.feedback:
-            log.warning("--feedback is for the served traffic: a batch's labels are its target")
-        pairs = labelled_pairs(served, feedback, schema)
-        quality_html = args.output_dir / "quality.html"
-        summary["quality"] = quality(pairs, args.quality_reference, bundle, settings, quality_html)
-        if summary["quality"] is not None and feedback is not None:
-            summary["quality"]["labels"] = feedback[0]
-        elif summary["quality"] is not None:
-            summary["quality"]["labels"] = "the batch's target column"
+        summary["quality"] = model_quality(args, served, bundle, settings, schema, url)
     return summary
 
 
