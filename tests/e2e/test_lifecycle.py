@@ -85,8 +85,8 @@ def test_whole_lifecycle(bake, answers: dict[str, str], tmp_path: Path) -> None:
         "plots/predictions.csv",
         "plots/roc.csv" if task == "classification" else "plots/residuals.csv",
         "plots/importance.csv",
-        "plots/importance.png",
-        "plots/confusion_matrix.png" if task == "classification" else "plots/residuals.png",
+        "plots/importance.svg",
+        "plots/confusion_matrix.svg" if task == "classification" else "plots/residuals.svg",
         "metrics/details.json",
         "models/model_card.md",
     ]:

@@ -1,12 +1,16 @@
-"""The evaluate stage's plots as PNG images, readable without the internet.
+"""The evaluate stage's plots as SVG images, readable without the internet.
 
 ``dvc plots show`` writes an HTML page that loads Vega from a CDN: blank offline. These are
 the same plots, drawn from the same tables (``plots/*.csv``) with Vega-Lite (the grammar of
 DVC's templates) and rendered by vl-convert, which needs neither a browser nor the network:
-``plots/confusion_matrix.png`` and ``plots/roc.png`` (classification) or
-``plots/predicted_vs_actual.png`` and ``plots/residuals.png`` (regression), and
-``plots/importance.png``. Scatter plots draw a sample of at most ``POINTS`` points, so an
+``plots/confusion_matrix.svg`` and ``plots/roc.svg`` (classification) or
+``plots/predicted_vs_actual.svg`` and ``plots/residuals.svg`` (regression), and
+``plots/importance.svg``. Scatter plots draw a sample of at most ``POINTS`` points, so an
 image stays small whatever the test split's size.
+
+SVG, in one font (Liberation Sans, which vl-convert bundles): the layout depends on the
+font's metrics only, so the files are the same on every machine, as ``dvc.lock`` records
+them (``make check-lock`` in CI compares); a PNG's pixels would depend on the fonts installed.
 """
 
 from __future__ import annotations
@@ -20,7 +24,8 @@ import pandas as pd
 
 log = logging.getLogger(__name__)
 
-POINTS = 5000
+POINTS = 2000
+FONT = "Liberation Sans"  # bundled with vl-convert, metric-compatible everywhere
 WIDTH = 420
 
 
@@ -31,6 +36,7 @@ def _spec(title: str, data: pd.DataFrame, **body: Any) -> dict[str, Any]:
         "width": WIDTH,
         "height": WIDTH,
         "background": "white",
+        "config": {"font": FONT},
         "data": {"values": json.loads(data.to_json(orient="records"))},  # plain JSON types
         **body,
     }
@@ -120,13 +126,13 @@ def specs(tables: dict[str, pd.DataFrame], task: str) -> dict[str, dict[str, Any
 
 
 def render(tables: dict[str, pd.DataFrame], folder: Path, task: str) -> list[Path]:
-    """Write each plot as ``folder/<name>.png``; the paths written."""
+    """Write each plot as ``folder/<name>.svg``; the paths written."""
     import vl_convert  # the pipeline's dependency group: ~100 MB, not in the serving image
 
     written = []
     for name, spec in specs(tables, task).items():
-        path = folder / f"{name}.png"
-        path.write_bytes(vl_convert.vegalite_to_png(vl_spec=spec, scale=1.5))
+        path = folder / f"{name}.svg"
+        path.write_text(vl_convert.vegalite_to_svg(vl_spec=spec))
         written.append(path)
     log.info("plots as images: %s", ", ".join(str(path) for path in written))
     return written

@@ -11,7 +11,7 @@ section of ``params.yaml``; writes
   permutation importance of each feature; the model and its features (for the model card);
 - ``plots/``: the data DVC draws its plots from (``predictions.csv``: a confusion matrix, or
   predicted against actual; ``roc.csv`` or ``residuals.csv``; ``importance.csv``), and the
-  same plots as PNG images that open without the internet (charts.py).
+  same plots as SVG images that open without the internet (charts.py).
 
 One definition of each metric, here and in ``make monitor``'s quality scores (monitor.py
 calls these functions; Evidently's report computes the same): accuracy; precision, recall

@@ -158,7 +158,7 @@ def importance_section(ranked: list[dict[str, Any]]) -> list[str]:
 def plots_section(task: str) -> list[str]:
     names = ["confusion_matrix", "roc"] if task == "classification" else []
     names += ["predicted_vs_actual", "residuals"] if task == "regression" else []
-    links = [f"![{name}](../plots/{name}.png)" for name in [*names, "importance"]]
+    links = [f"![{name}](../plots/{name}.svg)" for name in [*names, "importance"]]
     return ["## Plots", "", *links]
 
 
