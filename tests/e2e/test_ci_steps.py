@@ -468,7 +468,7 @@ def test_ci_fails_when_the_committed_dvc_lock_is_stale(
         runner.run(workflow, ["pipeline"])
     message = str(failed.value)
     assert "The committed dvc.lock and metrics" in message, message
-    assert "stages whose dvc.lock entry changed: evaluate, train" in message, message
+    assert "stages whose dvc.lock entry changed: evaluate, model_card, train" in message, message
     assert "metrics/metrics.json" in message, message
 
 
