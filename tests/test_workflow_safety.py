@@ -208,14 +208,14 @@ HOSTILE = """a b"; touch injected-quote; echo "$(touch injected-dollar)`touch in
 def test_the_monitors_current_input_reaches_the_monitor_as_one_argument(
     bake: Callable[..., Project], tmp_path: Path
 ) -> None:
-    """monitor.yml passes inputs.current through env to `make monitor`: real make, the generated
-    Makefile, a stand-in uv that records its arguments."""
+    """monitor.yml passes inputs.current through env to `make ci-monitor` (as `make monitor`
+    would): real make, the generated Makefile, a stand-in uv that records its arguments."""
     project = bake()
     workflow = load_workflow(project.path / ".github" / "workflows" / "monitor.yml")
     drift = workflow["jobs"]["drift"]
     assert "inputs.current" in drift["env"]["CURRENT"]
     step = next(s for s in drift["steps"] if s.get("id") == "monitor")
-    assert step["run"] == "make monitor"
+    assert step["run"] == "make ci-monitor"
 
     record = tmp_path / "argv.json"
     uv = tmp_path / "uv"
@@ -227,7 +227,7 @@ def test_the_monitors_current_input_reaches_the_monitor_as_one_argument(
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MAKE", "MFLAGS"))}
     env["CURRENT"] = HOSTILE
     dry = subprocess.run(
-        ["make", "-n", "monitor", f"UV={uv}"],
+        ["make", "-n", "ci-monitor", f"UV={uv}"],
         cwd=project.path,
         env=env,
         capture_output=True,
@@ -236,7 +236,11 @@ def test_the_monitors_current_input_reaches_the_monitor_as_one_argument(
     assert dry.returncode == 0, dry.stderr
     assert "touch" not in dry.stdout, f"the value is shell text in the recipe:\n{dry.stdout}"
     done = subprocess.run(
-        ["make", "monitor", f"UV={uv}"], cwd=project.path, env=env, capture_output=True, text=True
+        ["make", "ci-monitor", f"UV={uv}"],
+        cwd=project.path,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert not list(project.path.glob("injected-*")), "the value ran as shell code"
@@ -392,8 +396,12 @@ def test_pull_requests_get_only_labels_their_token_may_set(baked: Callable[..., 
             },
             ["### No drift", "500 rows at `x.csv`"],
         ),
+        (
+            {"verdict": "error", "error": "the quality report failed: KeyError: 'c'"},
+            ["### Monitor failed: no verdict", "the quality report failed: KeyError: 'c'"],
+        ),
     ],
-    ids=["no-traffic", "drift", "no-drift"],
+    ids=["no-traffic", "drift", "no-drift", "error"],
 )
 def test_the_monitors_job_summary_says_the_verdict_or_what_to_configure(
     baked: Callable[..., Project], tmp_path: Path, report: dict, expected: list[str]
@@ -411,6 +419,19 @@ def test_the_monitors_job_summary_says_the_verdict_or_what_to_configure(
     for text in expected:
         assert text in made.stdout, made.stdout
     assert "PREDICTION_LOG" not in made.stdout or report["verdict"] == "not enough traffic"
+    # The verdict for the workflow's outputs: none after a failed run (exit 2 or 3).
+    verdict = subprocess.run(
+        ["make", "--silent", "drift-verdict", f"REPORT={path}"],
+        cwd=baked().path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if report["verdict"] == "error":
+        assert verdict.returncode != 0 and "the monitor failed, no verdict" in verdict.stderr
+    else:
+        expected_drift = "true" if report["drift_detected"] else "false"
+        assert verdict.stdout == f"drift={expected_drift}\n", verdict.stderr
 
 
 # --- OIDC: who may write the DVC remote ------------------------------------------------------

@@ -54,6 +54,7 @@ COMBINATIONS = [
 # Which job may hold which write permission; everything else gets read or nothing.
 WRITE_GRANTS = {
     ("cd.yml", "image"): {"packages"},
+    ("cd.yml", "release"): {"contents"},  # the tag's GitHub release, with the model card
     ("monitor.yml", "issue"): {"issues"},
     ("monitor.yml", "retrain"): {"actions"},
     # actions: start CI on the pull request's branch (a pull request opened with GITHUB_TOKEN

@@ -2,8 +2,9 @@
 
 Reads ``reports/drift.json`` (written by ``make monitor``). ``--verdict`` prints
 ``drift=true`` or ``drift=false`` for the workflow's step outputs, and fails when the report is
-missing (the monitor crashed instead of deciding). ``--summary`` prints the verdict as the
-job summary's Markdown; with too little traffic to decide, what to configure. Without either,
+missing or says the run failed (``"verdict": "error"``: the monitor exited 2 or 3).
+``--summary`` prints the verdict as the job summary's Markdown; with too little traffic to
+decide, what to configure; after a failed run, its error. Without either,
 on drift, the GitHub CLI (``gh``, on every GitHub runner, authenticated by GH_TOKEN) finds the
 open issue labelled ``drift`` and comments on it, or opens one. Outside GitHub Actions, or with
 DRY_RUN=1, it only prints the issue it would open. Standard library only: it runs with any python3.
@@ -46,6 +47,11 @@ def load(report: Path) -> dict[str, Any]:
     if not report.is_file():
         raise SystemExit(f"error: {report} not found: the monitor stopped before a verdict")
     return json.loads(report.read_text())
+
+
+def failed(summary: dict[str, Any]) -> str | None:
+    """The monitor's error, when the run failed (exit 2 or 3) and so decided nothing."""
+    return summary.get("error") if summary.get("verdict") == "error" else None
 
 
 def issue_body(summary: dict[str, Any]) -> str:
@@ -162,6 +168,8 @@ def open_or_comment(body: str, title: str = TITLE) -> str:
 
 def job_summary(summary: dict[str, Any]) -> str:
     """Markdown for the workflow run's page: the verdict, and what to do about it."""
+    if failed(summary):
+        return f"### Monitor failed: no verdict\n\n`make monitor`: {failed(summary)}\n"
     rows, source = summary.get("current_rows", 0), summary.get("current", "?")
     if summary.get("verdict") == "not enough traffic":
         return (
@@ -200,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     summary = load(args.report)
+    if failed(summary) and not args.summary:
+        raise SystemExit(f"error: the monitor failed, no verdict: {failed(summary)}")
     if args.summary:
         sys.stdout.write(job_summary(summary))
         return 0

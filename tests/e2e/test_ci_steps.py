@@ -50,6 +50,8 @@ if args[:2] == ["issue", "list"]:
     print(os.environ.get("FAKE_GH_OPEN_ISSUES", "[]"))
 elif args[:2] == ["issue", "create"]:
     print("https://github.com/octo/my-model/issues/8")
+elif args[:2] == ["release", "view"]:
+    sys.exit(0 if os.environ.get("FAKE_GH_RELEASE_EXISTS") else 1)
 """
 
 
@@ -244,10 +246,11 @@ def test_monitor_workflow_flags_the_drifted_batch_and_opens_one_issue(
     results = runner.run(monitor)
 
     drift = results["drift"]
-    # `make monitor` exits 1 on drift; the job stays green and says drift=true. The data is
-    # what the model was trained on: nothing new to learn, so no retraining.
+    # The monitor exits 1 on drift (make, 2): a verdict, not a failure; the job stays green
+    # and says drift=true. The data is what the model was trained on: nothing new to learn,
+    # so no retraining.
     report_step = drift.step("Drift report")
-    assert (report_step.outcome, report_step.conclusion) == ("failure", "success")
+    assert (report_step.outcome, report_step.conclusion) == ("success", "success")
     assert drift.outputs == {"drift": "true", "new_data": "false"}
     assert results["retrain"].result == "skipped"
     report = json.loads((runner.artifacts / "drift-report" / "drift.json").read_text())
@@ -336,6 +339,22 @@ def test_monitor_without_drift_stays_green_and_quiet(
     assert not _gh_calls(log)
 
 
+def test_a_monitor_that_fails_fails_the_job_and_is_no_verdict(
+    pushed: tuple[Project, Path], tmp_path: Path
+) -> None:
+    """A batch that is not there: the monitor exits 2 (`make monitor` would say 2 for drift
+    too); make ci-monitor passes on 1 (drift) only, so the job fails at the report, and
+    drift.json holds the error. No issue, no retraining."""
+    project, origin = pushed
+    runner, log = _monitor_runner(origin, tmp_path, "workflow_dispatch", "data/nowhere.csv")
+    with pytest.raises(StepFailed, match="failed at step 'Drift report") as failed:
+        runner.run(project.path / ".github" / "workflows" / "monitor.yml")
+    assert "data/nowhere.csv not found" in str(failed.value), failed.value
+    assert "ERROR" in str(failed.value), failed.value
+    assert "Traceback" not in str(failed.value)
+    assert not _gh_calls(log)
+
+
 def test_retrain_workflow_reruns_the_pipeline_and_proposes_what_changed(
     pushed: tuple[Project, Path], tmp_path: Path
 ) -> None:
@@ -399,15 +418,25 @@ def test_model_registry_tags_drive_cd(pushed: tuple[Project, Path], tmp_path: Pa
     cd = project.path / ".github" / "workflows" / "cd.yml"
     assert filter_matches(load_workflow(cd)["on"]["push"]["tags"], f"{MODEL}@v0.1.0")
     release = _github(origin, f"refs/tags/{MODEL}@v0.1.0", "push")
+    bin_dir, log = _fake_gh(tmp_path / "gh")
     runner = LocalRunner(
         origin,
         tmp_path,
-        base_env=_base_env(),
+        base_env=_base_env(bin_dir, FAKE_GH_LOG=str(log)),
         github=release,
         secrets={"GITHUB_TOKEN": "fake-github-token"},
     )
     results = runner.run(cd)
-    assert {job: r.result for job, r in results.items()} == {"model": "success", "image": "success"}
+    assert {job: r.result for job, r in results.items()} == {
+        "model": "success",
+        "image": "success",
+        "release": "success",
+    }
+    # The release of the version tag, with the model card the pipeline wrote attached.
+    card = (runner.artifacts / "model-card" / "model_card.md").read_text()
+    assert "## Metrics (test split)" in card and "## Intended use" in card, card[:2000]
+    made = [call["args"] for call in _gh_calls(log) if call["args"][:2] == ["release", "create"]]
+    assert made and made[0][2:4] == [f"{MODEL}@v0.1.0", "models/model_card.md"], made
     image = f"ghcr.io/{REPOSITORY}"
     tags_note = results["image"].step("Image name and tags").note
     assert f"{image}:{MODEL}-v0.1.0" in tags_note and f"{image}:sha-{release['sha']}" in tags_note
@@ -462,7 +491,7 @@ def test_ci_fails_when_the_committed_dvc_lock_is_stale(
         runner.run(workflow, ["pipeline"])
     message = str(failed.value)
     assert "The committed dvc.lock and metrics" in message, message
-    assert "stages whose dvc.lock entry changed: evaluate, train" in message, message
+    assert "stages whose dvc.lock entry changed: evaluate, model_card, train" in message, message
     assert "metrics/metrics.json" in message, message
 
     # The retrain workflow proposes what the params ask for. Its pull request, opened with

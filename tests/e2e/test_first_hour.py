@@ -202,7 +202,7 @@ def _each_plot_once(shell: Shell) -> None:
     """`dvc plots show` draws each plot of dvc.yaml once, with its title (issue: twice)."""
     shown = json.loads(shell.check("dvc plots show --json"))["data"]
     titles = {name: [p["content"]["title"]["text"] for p in plots] for name, plots in shown.items()}
-    assert sorted(titles) == ["plots/predictions.csv", "plots/roc.csv"], titles
+    assert sorted(titles) == ["plots/importance.csv", "plots/predictions.csv", "plots/roc.csv"]
     assert titles["plots/predictions.csv"] == ["Confusion matrix (test split)"], titles
 
 

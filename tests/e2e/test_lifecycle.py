@@ -91,7 +91,7 @@ def test_whole_lifecycle(bake, answers: dict[str, str], tmp_path: Path) -> None:
 
     # --- pipeline ----------------------------------------------------------------------------
     first = project.run("make", "pipeline", env=env)
-    assert _stages_run(first.stdout) == ["prepare", "features", "train", "evaluate"]
+    assert _stages_run(first.stdout) == ["prepare", "features", "train", "evaluate", "model_card"]
     metrics = json.loads(project.read("metrics/metrics.json"))
     if task == "classification":
         assert metrics["accuracy"] > metrics["baseline_accuracy"]
@@ -100,6 +100,11 @@ def test_whole_lifecycle(bake, answers: dict[str, str], tmp_path: Path) -> None:
     for plot in [
         "plots/predictions.csv",
         "plots/roc.csv" if task == "classification" else "plots/residuals.csv",
+        "plots/importance.csv",
+        "plots/importance.svg",
+        "plots/confusion_matrix.svg" if task == "classification" else "plots/residuals.svg",
+        "metrics/details.json",
+        "models/model_card.md",
     ]:
         assert project.has_file(plot), plot
     again = project.run("uv", "run", "dvc", "repro", env=env)
@@ -124,7 +129,7 @@ def test_whole_lifecycle(bake, answers: dict[str, str], tmp_path: Path) -> None:
     params["train"]["seed"] = 7
     (project.path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     changed = project.run("uv", "run", "dvc", "repro", env=env)
-    assert _stages_run(changed.stdout) == ["train", "evaluate"]
+    assert _stages_run(changed.stdout) == ["train", "evaluate", "model_card"]
     project.run("git", "checkout", "--", "params.yaml")
     project.run("uv", "run", "dvc", "checkout", env=env)
     model = project.answers["model"]
@@ -134,7 +139,7 @@ def test_whole_lifecycle(bake, answers: dict[str, str], tmp_path: Path) -> None:
     experiment = project.run(
         "uv", "run", "dvc", "exp", "run", "-S", f"train.{model}.{knob}", env=env
     )
-    assert _stages_run(experiment.stdout) == ["train", "evaluate"]
+    assert _stages_run(experiment.stdout) == ["train", "evaluate", "model_card"]
     shown = project.run("uv", "run", "dvc", "exp", "show", "--no-pager", "--csv", env=env)
     assert knob.split("=")[1] in shown.stdout
     project.run("uv", "run", "dvc", "exp", "apply", "HEAD", env=env)  # back to the committed model
@@ -167,6 +172,10 @@ def test_whole_lifecycle(bake, answers: dict[str, str], tmp_path: Path) -> None:
     )
     assert drifted.returncode != 0, drifted.stdout + drifted.stderr
     assert "DRIFT DETECTED" in drifted.stderr
+    # make exits 2 for any failure; the monitor's own command says drift with 1.
+    command = ("uv", "run", "python", "-m", f"{package}.monitor")
+    direct = project.run(*command, "--current", "data/current/customers.csv", check=False, env=env)
+    assert direct.returncode == 1, direct.stderr[-3000:]
     assert project.has_file("reports/drift.html") and project.has_file("reports/drift.json")
     project.run(
         "uv",

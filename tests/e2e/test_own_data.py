@@ -3,7 +3,9 @@
 Three real-shaped tables, each a whole journey (copy with dataset=file -> make setup ->
 commit (pre-commit hooks run) -> make pipeline beats the dummy baseline -> make lint leaves
 git clean -> [make serve + make predict] -> make monitor -> make test):
-  - wine: multi-class, string labels, a categorical column, missing values, an id (CSV);
+  - wine: multi-class, string labels, a categorical column, missing values, an id, harvest
+    dates whose newest rows lack a class (CSV): the shift warning, per-class metrics,
+    importance, the model card, and labels with the missing class monitored;
   - diabetes: regression with a timestamp column (parquet): split by time;
   - penguins: awkward column names (spaces, parentheses, a leading digit, non-ASCII, a colon,
     quotes) and non-ASCII labels (.csv.gz): names kept on the wire and in the OpenAPI.
@@ -65,6 +67,12 @@ frame.insert(0, "wine_id", [f"W-{i:04d}" for i in rng.permutation(n)])
 frame.loc[rng.random(n) < 0.08, "magnesium"] = np.nan
 frame.loc[rng.random(n) < 0.05, "hue"] = np.nan
 frame["cultivar"] = np.array(["barolo", "grignolino", "barbera"])[classes]
+# Harvest dates: the class mix shifts over time (grignolino later, barbera earlier), and the
+# newest fifth, the test split, has no barbera at all.
+late = {"grignolino": 0.15, "barbera": -1.0}
+rank = np.random.default_rng(11).random(n) + frame["cultivar"].map(late).fillna(0).to_numpy()
+days = pd.to_timedelta(3 * np.argsort(np.argsort(rank)), unit="D")
+frame.insert(1, "harvest_date", (pd.Timestamp("2016-09-01") + days).strftime("%Y-%m-%d"))
 frame = frame.sample(frac=1, random_state=1).reset_index(drop=True)
 frame.loc[n - 1, "magnesium"] = np.nan  # the example request's last record has gaps
 frame.loc[n - 1, "region"] = None
@@ -237,6 +245,7 @@ def test_multiclass_csv_with_labels_categories_gaps_and_an_id(bake, tables: Path
         dataset_path=str(source),
         target_column="cultivar",
         id_column="wine_id",
+        timestamp_column="harvest_date",
     )
     setup = project.run("make", "setup")
     assert "adopted" in setup.stderr, setup.stderr[-3000:]
@@ -249,6 +258,7 @@ def test_multiclass_csv_with_labels_categories_gaps_and_an_id(bake, tables: Path
         "categories": sorted(WINE_LABELS),
     }
     assert columns["wine_id"]["role"] == "id"
+    assert columns["harvest_date"]["role"] == "timestamp"
     assert columns["region"]["kind"] == "category" and columns["region"]["nullable"] is True
     assert columns["region"]["role"] == "feature"
     assert columns["magnesium"]["kind"] == "integer" and columns["magnesium"]["nullable"] is True
@@ -261,6 +271,77 @@ def test_multiclass_csv_with_labels_categories_gaps_and_an_id(bake, tables: Path
         _check_classes(predictions, WINE_LABELS)
 
     _journey(project, serve)
+    _explained(project)
+    _monitor_labels_with_a_class_the_test_split_lacks(project)
+
+
+def _explained(project: Project) -> None:
+    """The newest wines (the test split) have no barbera and more grignolino: the pipeline
+    warns with the figures, keeps barbera's F1 out of the mean (no test row, none predicted
+    there), and writes the importance, its images and the model card."""
+    details = json.loads(project.read("metrics/details.json"))
+    assert details["distribution"]["test"]["classes"].keys() == {"barolo", "grignolino"}
+    assert details["per_class"]["barbera"]["support"] == 0, details["per_class"]
+    shift = details["target_shift"]
+    assert shift["shifted"] and shift["absent_from_test"] == ["barbera"], shift
+    metrics = json.loads(project.read("metrics/metrics.json"))
+    assert metrics["target_shift"] == pytest.approx(shift["score"])
+    present = [s["f1"] for s in details["per_class"].values() if s["f1"] is not None]
+    assert metrics["f1"] == pytest.approx(sum(present) / len(present)), details["per_class"]
+    assert {row["feature"] for row in details["importance"]} == set(details["features"])
+    for image in ("confusion_matrix", "roc", "importance"):
+        assert project.read(f"plots/{image}.svg").startswith("<svg"), image
+    card = project.read("models/model_card.md")
+    dvc_file = yaml.safe_load(project.read("data/raw/Wine_Cellar.csv.dvc"))
+    assert f"md5 `{dvc_file['outs'][0]['md5']}`" in card, card[:3000]
+    assert card.startswith("# Model card: wine-cultivar") and "## Intended use" in card
+    assert "**Warning:** the test split's target differs" in card and "barbera" in card
+    # The warning is in the stage's output too, with its figures; a rerun keeps the user's
+    # part of the card (docs/model_card_intro.md) and rewrites the rest.
+    intro = project.path / "docs" / "model_card_intro.md"
+    intro.write_text(intro.read_text().replace("Who uses the predictions", "Sommeliers use it"))
+    rerun = project.run("uv", "run", "dvc", "repro", "--force", "evaluate", "model_card")
+    logged = rerun.stdout + rerun.stderr
+    assert "the test split's target differs from training's" in logged, logged[-3000:]
+    assert "'barbera'" in logged and "no test row of class(es) barbera" in logged, logged
+    assert "Sommeliers use it" in project.read("models/model_card.md")
+    git(project.path, "checkout", "--", "docs/model_card_intro.md")
+    project.run("uv", "run", "dvc", "repro")
+
+
+MAKE_LABELLED = r"""
+import pandas as pd
+train = pd.read_parquet("data/prepared/train.parquet")
+test = pd.read_parquet("data/prepared/test.parquet")
+batch = pd.concat([test, train[train["cultivar"] == "barbera"].head(15)], ignore_index=True)
+batch.to_csv("reports/labelled.csv", index=False)
+print(len(batch))
+"""
+
+
+def _monitor_labels_with_a_class_the_test_split_lacks(project: Project) -> None:
+    """Labels with barbera, which the test split (the quality reference) lacks: Evidently
+    raised a KeyError there; now a quality report, exit 0 or 1, no traceback."""
+    (project.path / "reports").mkdir(exist_ok=True)
+    project.run("uv", "run", "python", "-c", MAKE_LABELLED)
+    package = project.answers["package_name"]
+    result = project.run(
+        *("uv", "run", "python", "-m", f"{package}.monitor", "--current", "reports/labelled.csv"),
+        "--min-rows",
+        "20",
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode in {0, 1} and "Traceback" not in output, output[-4000:]
+    assert "UndefinedMetricWarning" not in output, output[-4000:]
+    report = json.loads(project.read("reports/drift.json"))
+    assert result.returncode == int(report["drift_detected"] or report["quality"]["degraded"])
+    quality = report["quality"]
+    assert quality["classes"]["not_in_test_split"] == ["barbera"], quality["classes"]
+    assert quality["per_class"]["current"]["barbera"]["support"] == 15
+    assert "class(es) in the labels but not in the test split: barbera" in output, output
+    html = project.read("reports/quality.html")
+    assert "cultivar" in html and len(html) > 10_000
 
 
 def test_regression_parquet_split_by_its_timestamp(bake, tables: Path) -> None:

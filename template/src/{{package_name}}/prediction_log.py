@@ -282,9 +282,15 @@ def _write_local(folder: str, name: str, payload: bytes) -> None:
         raise
 
 
-def read_log(url: str, since: dt.date | None = None, columns: list[str] | None = None) -> Any:
+def read_log(
+    url: str,
+    since: dt.date | None = None,
+    columns: list[str] | None = None,
+    skipped: list[str] | None = None,
+) -> Any:
     """Every row logged under ``url`` on ``since`` or later (a pandas DataFrame; empty when
-    nothing was logged); only ``columns``, when given (those a file has)."""
+    nothing was logged); only ``columns``, when given (those a file has). A file that is not
+    parquet (truncated by a crash, or empty) is logged, skipped and added to ``skipped``."""
     fs, root = filesystem(url)
     root = root.rstrip("/")
     if not fs.exists(root):
@@ -298,8 +304,14 @@ def read_log(url: str, since: dt.date | None = None, columns: list[str] | None =
         if since is not None and day < since:
             continue
         for path in sorted(fs.glob(f"{folder.rstrip('/')}/*.parquet")):
-            with fs.open(path, "rb") as source:
-                frame = pd.read_parquet(source)
+            try:
+                with fs.open(path, "rb") as source:
+                    frame = pd.read_parquet(source)
+            except ValueError as error:  # pyarrow's ArrowInvalid: truncated, empty, not parquet
+                log.warning("skipped %s: not a readable parquet file (%s)", path, error)
+                if skipped is not None:
+                    skipped.append(path)
+                continue
             frames.append(frame if columns is None else frame[frame.columns.intersection(columns)])
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
