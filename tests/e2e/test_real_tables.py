@@ -8,8 +8,9 @@ helps), a row-index column and a near-copy of the target (a rain gauge that read
 One project, generated on it with dataset=file: make setup (schema.yaml excludes the index and
 the leak, each with its reason, and records ranges) -> a calendar feature of the timestamp
 added in schema.yaml -> commit (the hooks) -> make pipeline (the split stays by time) -> make
-test -> make serve and make predict (200 with the example request, which carries the
-timestamp) -> a value far outside the range seen is served and counted on /metrics.
+test -> make monitor on labels with fog, which the test split lacks (a quality report, exit
+0 or 1, no traceback) -> make serve and make predict (200 with the example request, which
+carries the timestamp) -> a value far outside the range seen is served and counted on /metrics.
 """
 
 from __future__ import annotations
@@ -125,12 +126,12 @@ def test_real_table_with_a_timestamp_leak_index_and_calendar_feature(bake, tmp_p
     assert metrics["accuracy"] > metrics["baseline_accuracy"], metrics
     project.commit("Train")
 
-    # The monitor's crash on a class the test split lacks (Evidently's KeyError: issue 18's
-    # first item) is fixed on another branch; drop the --deselect once it is merged.
-    crash = "tests/test_monitor.py::test_monitor_cli_exits_1_on_drift_and_writes_reports"
-    options = f"-m 'not integration' --deselect {crash}"
-    tests = project.run("make", "test", env={"PYTEST_ADDOPTS": options})
+    _explained(project)
+    # The project's own tests: its monitor test labels a batch with a class (fog) that the
+    # test split lacks, which crashed inside Evidently.
+    tests = project.run("make", "test", env={"PYTEST_ADDOPTS": "-m 'not integration'"})
     assert " passed" in tests.stdout and "failed" not in tests.stdout, tests.stdout[-3000:]
+    _monitor_labels_with_fog(project)
 
     example = json.loads(project.read("examples/request.json"))["records"]
     assert all("observed_at" in record for record in example)  # the event's time
@@ -156,3 +157,43 @@ def test_real_table_with_a_timestamp_leak_index_and_calendar_feature(bake, tmp_p
         ]
         assert counted and float(counted[0].split()[-1]) >= 1, counted  # ...and counted
     assert "served values outside what training saw" in server.read_log()
+
+
+def _explained(project: Project) -> None:
+    """Fog's fade shows in the evaluation: the shift warning with its figures, fog's support 0
+    and its F1 left out of the mean, the importance of every feature, the model card."""
+    details = json.loads(project.read("metrics/details.json"))
+    assert details["per_class"]["fog"]["support"] == 0, details["per_class"]
+    shift = details["target_shift"]
+    assert shift["shifted"] and shift["absent_from_test"] == ["fog"], shift
+    metrics = json.loads(project.read("metrics/metrics.json"))
+    present = [s["f1"] for s in details["per_class"].values() if s["f1"] is not None]
+    assert metrics["f1"] == pytest.approx(sum(present) / len(present)), details["per_class"]
+    assert {row["feature"] for row in details["importance"]} == set(details["features"])
+    assert "observed_at_month" in details["features"]
+    card = project.read("models/model_card.md")
+    assert "**Warning:** the test split's target differs" in card and "fog" in card
+    for image in ("confusion_matrix", "importance"):
+        assert project.read(f"plots/{image}.svg").startswith("<svg"), image
+
+
+def _monitor_labels_with_fog(project: Project) -> None:
+    """make monitor on a labelled batch: the test split and 20 foggy days of training, which
+    the quality reference (the test split) lacks."""
+    script = (
+        "import pandas as pd; t = pd.read_parquet('data/prepared/train.parquet'); "
+        "s = pd.read_parquet('data/prepared/test.parquet'); "
+        "pd.concat([s, t[t['weather'] == 'fog'].tail(20)]).to_csv('labelled.csv', index=False)"
+    )
+    project.run("uv", "run", "python", "-c", script)
+    result = project.run("make", "monitor", "CURRENT=labelled.csv", check=False)
+    output = result.stdout + result.stderr
+    assert "Traceback" not in output and "UndefinedMetricWarning" not in output, output[-4000:]
+    report = json.loads(project.read("reports/drift.json"))
+    verdict = bool(report["drift_detected"] or report["quality"]["degraded"])
+    assert result.returncode == (2 if verdict else 0), output[-4000:]  # make's code for exit 1
+    quality = report["quality"]
+    assert quality["classes"]["not_in_test_split"] == ["fog"], quality["classes"]
+    assert quality["per_class"]["current"]["fog"]["support"] == 20, quality["per_class"]
+    assert "weather" in project.read("reports/quality.html")
+    (project.path / "labelled.csv").unlink()
