@@ -272,10 +272,17 @@ def test_the_summary_job_passes_only_when_every_job_passed(
             runner.run(workflow, ["all-tests"], done)
 
 
-def test_only_a_pull_requests_newer_push_cancels_a_test_run() -> None:
-    """Every push to main keeps its verdict: a cancelled run fails "All tests passed" there. A
-    run waiting in a shared group is cancelled by the next even without cancel-in-progress."""
-    workflow = load_workflow(TEMPLATE_ROOT / ".github" / "workflows" / "tests.yml")
+@pytest.mark.parametrize("which", ["template's tests.yml", "generated ci.yml"])
+def test_only_a_pull_requests_newer_push_cancels_a_test_run(
+    baked: Callable[..., Project], which: str
+) -> None:
+    """Every push to main keeps its verdict: a cancelled run fails "All tests passed" (or the
+    required CI check) there. A run waiting in a shared group is cancelled by the next even
+    without cancel-in-progress."""
+    if which.startswith("template"):
+        workflow = load_workflow(TEMPLATE_ROOT / ".github" / "workflows" / "tests.yml")
+    else:
+        workflow = load_workflow(baked().path / ".github" / "workflows" / "ci.yml")
 
     def run(event: str, ref: str, run_id: int) -> dict[str, object]:
         return github_context(event, repository="octo/copier-mlops", ref=ref, run_id=str(run_id))
