@@ -9,6 +9,7 @@ SHELL := bash
 # uv from PATH; without one, a private copy is installed into .tools/ from PyPI.
 UV := $(or $(shell command -v uv 2>/dev/null),.tools/bin/uv)
 PYTEST_ARGS ?=
+TEST_WORKERS ?= 2
 BUMP_ARGS ?=
 
 .PHONY: help install install-system demo lint test test-fast bench clean bump cookiecutter-json
@@ -35,8 +36,12 @@ lint: install ## Lint the template's own code (ruff) and workflows (check-jsonsc
 	$(UV) run check-jsonschema --builtin-schema vendor.github-workflows .github/workflows/*.yml
 	$(UV) run zizmor --offline --pedantic --no-progress .github
 
+# Two workers (the tests run projects that mostly use one core each), then the tests marked
+# solo alone, as they measure the machine. Exit 5 of a phase is "no test selected there".
 test: install install-system ## Run every test: rendering, then end-to-end
-	$(UV) run pytest $(PYTEST_ARGS)
+	@status=0; $(UV) run pytest -n $(TEST_WORKERS) --dist loadgroup -m "not solo" $(PYTEST_ARGS) || status=$$?; \
+	solo=0; $(UV) run pytest -m solo $(PYTEST_ARGS) || solo=$$?; \
+	for code in $$status $$solo; do [ $$code -eq 0 ] || [ $$code -eq 5 ] || exit $$code; done
 
 test-fast: install ## Only the fast rendering tests
 	$(UV) run pytest -m "not e2e" $(PYTEST_ARGS)

@@ -118,6 +118,7 @@ def test_fuzzing_the_openapi_finds_no_server_error(served: str, tmp_path: Path) 
     assert re.search(r"\d+ generated, \d+ passed", result.stdout), result.stdout[-3000:]
 
 
+@pytest.mark.solo  # a load test: alone on the machine, after the others
 def test_a_minute_at_64_clients_has_no_error_and_no_memory_growth(
     project: Project, tmp_path: Path
 ) -> None:
