@@ -28,7 +28,7 @@ install-system: ## Install the system tools the e2e tests use (podman, Node, Azu
 	@for script in .ci/deps.d/*.sh; do [ -e "$$script" ] && bash "$$script"; done; true
 
 demo: install ## Generate the default project into demo/ and run its lifecycle
-	$(UV) run python -m tests.demo
+	$(UV) run python -m harness.demo
 
 lint: install ## Lint the template's own code (ruff) and workflows (check-jsonschema, zizmor --pedantic)
 	$(UV) run ruff check .

@@ -38,7 +38,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.project import TEMPLATE_ROOT, bake_project, tool_env
+from harness.project import TEMPLATE_ROOT, bake_project, tool_env
 
 CLI_RATIO = 0.7  # batch CLI rows/s over the in-process baseline's, at least
 MONITOR_SECONDS = 30.0

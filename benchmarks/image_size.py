@@ -10,7 +10,8 @@ Prints both sizes (uncompressed, MB = 10^6 bytes, as `podman images` shows them)
 ratio; exits 1 when the serving image is over the limit (default 500 MB).
 
 Builds with Podman. Without a registry (as on CI) the base is the debootstrap stand-in for
-python:3.11-slim from tests/containers.py; with one, pass e.g. --base-image python:3.11-slim-trixie.
+python:3.11-slim from harness/containers.py; with one, pass e.g.
+--base-image python:3.11-slim-trixie.
 The tests run it with --no-baseline (tests/e2e/test_container.py: the limit, on the image they
 built, without a second build of several minutes); `make bench` builds both.
 """
@@ -27,9 +28,9 @@ from pathlib import Path
 
 import yaml
 
-from tests import containers
-from tests.project import TEMPLATE_ROOT as ROOT
-from tests.project import Project, bake_project, git
+from harness import containers
+from harness.project import TEMPLATE_ROOT as ROOT
+from harness.project import Project, bake_project, git
 
 LIMIT_MB = 500
 

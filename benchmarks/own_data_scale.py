@@ -52,8 +52,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.project import TEMPLATE_ROOT as ROOT
-from tests.project import Project, bake_project, git, tool_env
+from harness.project import TEMPLATE_ROOT as ROOT
+from harness.project import Project, bake_project, git, tool_env
 
 LIMIT_SECONDS = 180.0
 LIMIT_BYTES = 3e9

@@ -58,8 +58,8 @@ from pathlib import Path
 import httpx
 import yaml
 
-from tests import project as harness
-from tests.project import TEMPLATE_ROOT, bake_project, descendants, free_port, tool_env
+from harness import project as harness
+from harness.project import TEMPLATE_ROOT, bake_project, descendants, free_port, tool_env
 
 LEVELS = (1, 16, 64)
 UV_RUN = ("uv", "run", "--no-sync")  # the project's environment as it is
@@ -204,7 +204,7 @@ def wrk(url: str, script: Path, clients: int, seconds: float) -> Load:
 
 class Server(harness.Server):
     """A server process (and its children, in their own session) on a loopback port: the
-    harness's (tests/project.py: started in a session of its own, stopped with its group)."""
+    harness's (harness/project.py: started in a session of its own, stopped with its group)."""
 
     def __init__(self, name: str, command: list[str], project: Path, env: dict, log: Path):
         self.name, port = name, free_port()

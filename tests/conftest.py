@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.project import TEMPLATE_ROOT, Project, bake_project, git
+from harness.project import TEMPLATE_ROOT, Project, bake_project, git
 
 
 def _tracked_files() -> list[str]:

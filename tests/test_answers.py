@@ -1,4 +1,4 @@
-"""Fast checks of tests/answers.py: the answer combinations derived from copier.yml cover every
+"""Fast checks of harness/answers.py: the answer combinations derived from copier.yml cover every
 choice, respect copier's validators, and grow by themselves when copier.yml gains a choice."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests import answers
-from tests.answers import (
+from harness import answers
+from harness.answers import (
     COPIER_YML,
     FILL_INS,
     accepted,

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from tests.gha import JobResult, LocalRunner, github_context, interpolate, load_workflow
-from tests.project import TEMPLATE_ROOT, load_script
+from harness.gha import JobResult, LocalRunner, github_context, interpolate, load_workflow
+from harness.project import TEMPLATE_ROOT, load_script
 from tests.test_release import fake_gh, gh_calls
 
 bump = load_script(TEMPLATE_ROOT / "scripts" / "bump.py")

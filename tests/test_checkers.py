@@ -1,5 +1,5 @@
 """A check that cannot fail is a defect: each static checker the tests use reports a broken
-input, and no test skips a check on CI (tests.project.require is the only way to skip)."""
+input, and no test skips a check on CI (harness.project.require is the only way to skip)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests import checkers
-from tests.project import TEMPLATE_ROOT, Project, require
+from harness import checkers
+from harness.project import TEMPLATE_ROOT, Project, require
 
 BROKEN_WORKFLOW = """\
 on: issues
@@ -38,8 +38,12 @@ def test_require_skips_here_and_fails_under_ci(monkeypatch: pytest.MonkeyPatch) 
 def test_every_skip_goes_through_require() -> None:
     # Anything else (pytest.skip, skipif, importorskip) would pass unseen on CI.
     skip = re.compile(r"pytest\.skip\(|\bskipif\b|\bimportorskip\b|pytest\.mark\.skip\b")
-    for path in sorted((TEMPLATE_ROOT / "tests").rglob("*.py")):
-        if path.name in {"project.py", "test_checkers.py"}:
+    paths = [*(TEMPLATE_ROOT / "tests").rglob("*.py"), *(TEMPLATE_ROOT / "harness").rglob("*.py")]
+    for path in sorted(paths):
+        if path.relative_to(TEMPLATE_ROOT).as_posix() in {
+            "harness/project.py",
+            "tests/test_checkers.py",
+        }:
             continue
         for number, line in enumerate(path.read_text().splitlines(), 1):
             assert not skip.search(line), f"{path.relative_to(TEMPLATE_ROOT)}:{number}: {line}"

@@ -21,7 +21,7 @@ import pytest
 import yaml
 from cookiecutter.main import cookiecutter
 
-from tests.project import TEMPLATE_ROOT, Project, load_script, tool_env
+from harness.project import TEMPLATE_ROOT, Project, load_script, tool_env
 
 cookiecutter_json = load_script(TEMPLATE_ROOT / "scripts" / "cookiecutter_json.py")
 

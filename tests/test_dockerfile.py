@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests import checkers
-from tests.answers import choices, matrix, questions
-from tests.project import Project
+from harness import checkers
+from harness.answers import choices, matrix, questions
+from harness.project import Project
 
 VERSIONS = choices(questions()["python_version"])
 

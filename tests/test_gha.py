@@ -1,4 +1,4 @@
-"""Unit tests of tests/gha.py, the local runner of workflow steps: its `${{ }}` expressions and
+"""Unit tests of harness/gha.py, the local runner of workflow steps: its `${{ }}` expressions and
 contexts give GitHub's documented results ("Evaluate expressions in workflows and actions" on
 docs.github.com, and GitHub's own expression test data in actions/languageservices), first for
 what the templates in ci_templates/ use, then for the rest of the language.
@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.gha import (
+from harness.gha import (
     EVENT_KEYS,
     Event,
     ExpressionError,

@@ -23,9 +23,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.gha import load_workflow
-from tests.project import TEMPLATE_ROOT, Project, free_port, tool_env
-from tests.readme import Command, Service, Session, Shell, Steps, bash_blocks, commands, section
+from harness.gha import load_workflow
+from harness.project import TEMPLATE_ROOT, Project, free_port, tool_env
+from harness.readme import Command, Service, Session, Shell, Steps, bash_blocks, commands, section
 
 OWN_FILE = {"dataset": "file", "dataset_path": "penguins.csv", "target_column": "species"}
 ANSWERS = [pytest.param({}, id="sample"), pytest.param(OWN_FILE, id="own-file")]
@@ -140,7 +140,7 @@ def test_no_readme_sends_anyone_to_a_url_the_service_does_not_serve(
         "AGENTS.md": project.read("AGENTS.md"),
         "service.py": project.read(f"src/{package}/service.py"),
         "template README.md": (TEMPLATE_ROOT / "README.md").read_text(),
-        "tests/demo.py": (TEMPLATE_ROOT / "tests" / "demo.py").read_text(),
+        "harness/demo.py": (TEMPLATE_ROOT / "harness" / "demo.py").read_text(),
     }
     for where, text in texts.items():
         assert not re.search(r"/docs(?!\.json)\b", text), f"{where} names /docs"

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.gha import LocalRunner, StepFailed, github_context
-from tests.project import TEMPLATE_ROOT, git, load_script
+from harness.gha import LocalRunner, StepFailed, github_context
+from harness.project import TEMPLATE_ROOT, git, load_script
 
 release = load_script(TEMPLATE_ROOT / "scripts" / "release.py")
 

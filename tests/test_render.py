@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests import checkers
-from tests.answers import ask_copier, combination_id, matrix
-from tests.project import Project
+from harness import checkers
+from harness.answers import ask_copier, combination_id, matrix
+from harness.project import Project
 from tests.test_dockerfile import _docker_string, _labels
 
-# Every choice of every question, as tests/answers.py derives the combinations from copier.yml,
+# Every choice of every question, as harness/answers.py derives the combinations from copier.yml,
 # then named combinations for what the derivation does not reach: a remote's own URL and a
 # custom schedule, a name with spaces, own files with every optional column, free text.
 COMBINATIONS = [

@@ -2,7 +2,7 @@
 start CD and which of them move the image's `latest`, what a workflow reads from an event's
 payload, a dispatch input on its way into a shell, and the pull requests' labels.
 
-The workflows run here with tests/gha.py; the Makefile with real make.
+The workflows run here with harness/gha.py; the Makefile with real make.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.gha import (
+from harness.gha import (
     ACTIONS,
     EVENT_KEYS,
     GITHUB_EXPRESSION,
@@ -36,7 +36,7 @@ from tests.gha import (
     load_workflow,
     oidc_subject,
 )
-from tests.project import Project, git
+from harness.project import Project, git
 
 MODEL = "my-model"
 REPOSITORY = "octo/my-model"

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from tests import checkers
-from tests.answers import ask_copier, combination_id, matrix
-from tests.gha import (
+from harness import checkers
+from harness.answers import ask_copier, combination_id, matrix
+from harness.gha import (
     GITHUB_EXPRESSION,
     JobResult,
     LocalRunner,
@@ -31,9 +31,9 @@ from tests.gha import (
     github_context,
     load_workflow,
 )
-from tests.project import TEMPLATE_ROOT, Project
+from harness.project import TEMPLATE_ROOT, Project
 
-# The answer combinations of tests/answers.py (every choice of copier.yml), and the named ones
+# The answer combinations of harness/answers.py (every choice of copier.yml), and the named ones
 # of the rendering tests whose answers reach the workflows: the remote's own URL and a custom
 # schedule, a name with spaces (the image name). The same answers share one render.
 COMBINATIONS = [

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from filelock import FileLock
 
-from tests.project import Project, bake_project, copy_project
+from harness.project import Project, bake_project, copy_project
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""End to end: the generated project's workflows, run here step by step (tests/gha.py).
+"""End to end: the generated project's workflows, run here step by step (harness/gha.py).
 
 A default project is generated, set up, run and committed as a user would before the first
 push, then pushed to a bare repository that stands in for GitHub. Each job starts from a fresh
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.gha import (
+from harness.gha import (
     GitHubRepo,
     LocalRunner,
     StepFailed,
@@ -31,7 +31,7 @@ from tests.gha import (
     github_context,
     load_workflow,
 )
-from tests.project import Project, bake_project, git, run, tool_env
+from harness.project import Project, bake_project, git, run, tool_env
 
 pytestmark = pytest.mark.e2e
 

@@ -28,8 +28,8 @@ from typing import Any
 import httpx
 import pytest
 
-from tests import containers
-from tests.project import (
+from harness import containers
+from harness.project import (
     TEMPLATE_ROOT,
     Project,
     bake_project,

@@ -1,6 +1,6 @@
 """End to end: the first hour of a new user, who follows only the READMEs.
 
-Every command runs in one terminal session (tests/readme.py) on a machine without uv on its
+Every command runs in one terminal session (harness/readme.py) on a machine without uv on its
 PATH, as printed in the README, but in the form the README gives for local use:
 
 - `uvx copier` is `copier` from a virtual environment (the template README's third way), the
@@ -29,9 +29,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.gha import LocalRunner, StepFailed, github_context
-from tests.project import Project, bake_project, free_port, git, tool_env
-from tests.readme import (
+from harness.gha import LocalRunner, StepFailed, github_context
+from harness.project import Project, bake_project, free_port, git, tool_env
+from harness.readme import (
     Service,
     Session,
     Shell,

@@ -21,7 +21,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.project import Project, git, run, serving
+from harness.project import Project, git, run, serving
 
 pytestmark = pytest.mark.e2e
 

@@ -31,8 +31,8 @@ import httpx
 import pytest
 import yaml
 
-from tests.project import Project, Server, bake_project, git, run, serving, tool_env
-from tests.readme import bash_blocks, commands
+from harness.project import Project, Server, bake_project, git, run, serving, tool_env
+from harness.readme import bash_blocks, commands
 
 pytestmark = pytest.mark.e2e
 

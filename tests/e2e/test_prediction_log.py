@@ -26,7 +26,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.project import (
+from harness.project import (
     MOTO_CREDENTIALS,
     Project,
     descendants,

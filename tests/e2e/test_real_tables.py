@@ -26,7 +26,7 @@ import httpx
 import pytest
 import yaml
 
-from tests.project import Project, serving
+from harness.project import Project, serving
 
 pytestmark = pytest.mark.e2e
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from tests.project import MOTO_CREDENTIALS, Project, moto_s3
+from harness.project import MOTO_CREDENTIALS, Project, moto_s3
 
 pytestmark = pytest.mark.e2e
 

@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.project import (
+from harness.project import (
     Project,
     Server,
     free_port,

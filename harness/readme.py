@@ -25,7 +25,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.project import stop_group, tool_env, wait_until_ready
+from harness.project import stop_group, tool_env, wait_until_ready
 
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.MULTILINE | re.DOTALL)
 

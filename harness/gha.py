@@ -199,7 +199,7 @@ def event_payload(
             "repository": repo,
             "sender": sender,
         }
-    raise ValueError(f"no payload known for the event {event_name!r}: add it to tests/gha.py")
+    raise ValueError(f"no payload known for the event {event_name!r}: add it to harness/gha.py")
 
 
 def github_context(
@@ -248,7 +248,7 @@ def check_event_payload(github: dict[str, Any]) -> None:
     if unknown:
         raise ValueError(
             f"github.event of a {event_name!r} run has no {sorted(unknown)} on GitHub: "
-            "build the context with tests.gha.github_context"
+            "build the context with harness.gha.github_context"
         )
 
 
@@ -1002,7 +1002,7 @@ class LocalRunner:
         self.artifacts = workdir / "artifacts"
         self.artifacts.mkdir(parents=True, exist_ok=True)
         self.gh_dir: Path | None = None
-        if gh:  # tests/gh_stand_in.py as `gh`, first on PATH
+        if gh:  # harness/gh_stand_in.py as `gh`, first on PATH
             self.gh_dir = workdir / "gh"
             self.gh_dir.mkdir(parents=True, exist_ok=True)
             stand_in = Path(__file__).with_name("gh_stand_in.py")
@@ -1212,7 +1212,7 @@ class LocalRunner:
                     if handler is None:
                         raise StepFailed(
                             f"step {name!r}: no local mapping for action "
-                            f"{action_name(step['uses'])!r}: teach tests/gha.py "
+                            f"{action_name(step['uses'])!r}: teach harness/gha.py "
                             "what it does, or do not use it"
                         )
                     before = len(job.notes)

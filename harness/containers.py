@@ -19,7 +19,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from tests.project import run  # containers.run: the harness's
+from harness.project import run  # containers.run: the harness's
 
 BASE_IMAGE = "localhost/python-slim-standin:bookworm"
 BASE_PYTHON = "3.11"  # bookworm's python3: projects built on this base use python_version=3.11

@@ -22,7 +22,7 @@ from typing import Any
 import copier
 import yaml
 
-from tests.project import TEMPLATE_ROOT
+from harness.project import TEMPLATE_ROOT
 
 COPIER_YML = TEMPLATE_ROOT / "copier.yml"
 
@@ -51,7 +51,7 @@ def choices(spec: dict[str, Any]) -> list[str]:
     if not options:
         return []
     if isinstance(options, str):
-        raise ValueError("templated choices: teach tests/answers.py to render them")
+        raise ValueError("templated choices: teach harness/answers.py to render them")
     if isinstance(options, list):
         return [str(value) for value in options]
     return [str(value["value"] if isinstance(value, dict) else value) for value in options.values()]

@@ -1,5 +1,5 @@
 """The tests' harness: a generated project as the tests see it (files to read, commands to run
-in it), and the one way each of these is done, for the tests, tests/demo.py and benchmarks/:
+in it), and the one way each of these is done, for the tests, harness/demo.py and benchmarks/:
 
 - `run` a command to its end and fail with its output (`Project.run` and `git` are built on it);
 - `require` something this machine may lack: skip locally, fail under CI=true;
@@ -7,7 +7,7 @@ in it), and the one way each of these is done, for the tests, tests/demo.py and 
   `Server` is the process and its log, `wait_until_ready` the wait for /readyz, `stop_group`
   the stop (SIGTERM to the process group, a wait, SIGKILL after it).
 
-tests/checkers.py holds the static checkers (actionlint, zizmor, ...), each called one way.
+harness/checkers.py holds the static checkers (actionlint, zizmor, ...), each called one way.
 """
 
 from __future__ import annotations

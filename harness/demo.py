@@ -1,4 +1,4 @@
-"""`make demo` (`python -m tests.demo`, from the repository's root): generate the default
+"""`make demo` (`python -m harness.demo`, from the repository's root): generate the default
 project into demo/ and run its whole lifecycle.
 
 Re-running it reuses demo/my-model (every step is idempotent), so nothing made there is lost.
@@ -24,7 +24,7 @@ import copier
 import httpx
 import yaml
 
-from tests.project import TEMPLATE_ROOT, Project, free_port, start_server, tool_env
+from harness.project import TEMPLATE_ROOT, Project, free_port, start_server, tool_env
 
 DEMO = TEMPLATE_ROOT / "demo" / "my-model"
 IDENTITY = {
