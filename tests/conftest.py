@@ -83,8 +83,10 @@ def _git_identity() -> Iterator[None]:
             os.environ[key] = value
 
 
-# The end-to-end modules, longest first (measured: `make test` lists the slowest tests). With
-# two workers (`make test`), the longest start first, and the fast tests fill the gaps.
+# The end-to-end modules, longest first (`make test` lists the slowest tests). With two
+# workers (`make test`: `--dist loadfile`, a module's tests on one worker, so a module-scoped
+# fixture such as a set-up project or a built image is made once), the longest start first
+# and the fast modules fill the gaps.
 LONGEST_FIRST = (
     "test_ci_steps",
     "test_update",
@@ -97,31 +99,14 @@ LONGEST_FIRST = (
     "test_serving",
     "test_s3_remote",
 )
-# Module-scoped fixtures cheap enough to be made again on each worker.
-CHEAP_MODULE_FIXTURES = {"tables", "s3_endpoint"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        if _shares_a_module_fixture(item):
-            # xdist (`--dist loadgroup`) runs a group on one worker: the module's fixture
-            # (a set-up project, a built image) is made once, as without workers.
-            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
     if hasattr(config, "workerinput"):  # a worker of `pytest -n N`: the longest work first
         items.sort(key=_longest_first)
     else:
         # Fast rendering tests first: a broken render fails in seconds, not after the e2e runs.
         items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)
-
-
-def _shares_a_module_fixture(item: pytest.Item) -> bool:
-    definitions = getattr(item, "_fixtureinfo", None)
-    if definitions is None:
-        return False
-    return any(
-        name not in CHEAP_MODULE_FIXTURES and fixture[-1].scope == "module"
-        for name, fixture in definitions.name2fixturedefs.items()
-    )
 
 
 def _longest_first(item: pytest.Item) -> int:
