@@ -173,6 +173,36 @@ print(json.dumps({{
     assert not any(kept.values()), f"library sources and stubs in the image: {kept}"
 
 
+COMPILED_PROBE = """
+import importlib, importlib._bootstrap_external as loaders, json, sys
+from importlib.metadata import entry_points
+compiled = []
+to_code = loaders.SourceLoader.source_to_code
+def counted(self, data, path, *args, **kwargs):
+    compiled.append(path)
+    return to_code(self, data, path, *args, **kwargs)
+loaders.SourceLoader.source_to_code = counted
+script, *modules = sys.argv[1:]
+for module in [*modules, *(e.module for e in entry_points(group="console_scripts", name=script))]:
+    importlib.import_module(module)
+print(json.dumps({"modules": len(sys.modules), "compiled": compiled}))
+"""
+
+
+def test_serving_compiles_no_module_at_start(image: Image) -> None:
+    """Every module the service imports has valid bytecode in the image: none is compiled
+    from source (in memory, at each start of each worker: seconds) because its bytecode is
+    missing or stale."""
+    # The command's script (bentoml), the service's module, and BentoML's worker process.
+    script, service = image.command[0], image.command[2].split(":")[0]
+    modules = [service, "_bentoml_impl.worker.service"]
+    with _container(image.ref) as ctr:
+        out = _in_container(ctr, 3000, "python", "-c", COMPILED_PROBE, script, *modules)
+    assert out.returncode == 0, out.stderr[-4000:]
+    found = json.loads(out.stdout)
+    assert found["modules"] > 1000 and found["compiled"] == [], found
+
+
 # What each model answer (copier.yml's `model`) trains, per task: the image must load and
 # predict with any of them, though the test builds it once, for the default.
 ESTIMATORS = {
