@@ -1,52 +1,93 @@
-"""Image size: the generated serving image against a single-stage image with every dependency.
+"""Image size and cold start: the generated serving image against the recipe it replaced.
 
     python -m benchmarks.image_size                      # generate a project, build both
     python -m benchmarks.image_size --project DIR --serving-image REF   # reuse a built image
 
-The serving image is what the generated Dockerfile builds (`make docker`: only the serving
-dependencies, multi-stage). The single-stage image is the naive alternative, from the same
-base: the whole project and `uv sync` of every dependency group (DVC, Evidently, pytest, ...).
-Prints both sizes (uncompressed, MB = 10^6 bytes, as `podman images` shows them) and their
-ratio; exits 1 when the serving image is over the limit (default 500 MB).
+The serving image is what the generated Dockerfile builds (`make docker`). The baseline is
+the same Dockerfile with the build stage it had before the image was slimmed (BASELINE_BUILD
+below: every module compiled by uv, sources, type stubs, C sources and debug symbols kept),
+so the same base, dependencies, runtime stage and model: only the recipe differs.
+For each image: its size (uncompressed, MB = 10^6 bytes, as `podman images` shows it) and
+its cold start, from `buildah run` of the image's own command to the first 200 from /readyz
+(the model loaded), the median of --runs starts, the two images taking turns. Exits 1 when the
+serving image is over the limit (400 MB), or starts slower than the baseline by more than
+--tolerance (a fraction: the noise of a shared machine).
 
-Builds with Podman. Without a registry (as on CI) the base is the debootstrap stand-in for
-python:3.11-slim from harness/containers.py; with one, pass e.g.
+Builds with Podman, runs with Buildah. Without a registry (as on CI) the base is the
+debootstrap stand-in for python:3.11-slim from harness/containers.py; with one, pass e.g.
 --base-image python:3.11-slim-trixie.
 The tests run it with --no-baseline (tests/e2e/test_container.py: the limit, on the image they
-built, without a second build of several minutes); `make bench` builds both.
+built, without a second build of minutes); `make bench` builds both.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import re
 import shutil
+import signal
+import statistics
+import subprocess
 import sys
 import tempfile
+import time
 import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import yaml
 
 from harness import containers
 from harness.project import TEMPLATE_ROOT as ROOT
-from harness.project import Project, bake_project, git
+from harness.project import Project, bake_project, free_port, git
 
-LIMIT_MB = 500
+LIMIT_MB = 400
+READY_TIMEOUT_S = 180
 
-SINGLE_STAGE = """\
-ARG BASE_IMAGE
-FROM ${BASE_IMAGE}
-ARG UV_VERSION
-RUN python3 -m venv /opt/uv && /opt/uv/bin/pip install --no-cache-dir "uv==${UV_VERSION}"
-ENV UV_PROJECT_ENVIRONMENT=/app/.venv UV_PYTHON_DOWNLOADS=never UV_PYTHON_PREFERENCE=only-system \\
-    UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_SYSTEM_CERTS=1 UV_NO_PROGRESS=1
-WORKDIR /app
-COPY . .
-RUN --mount=type=cache,target=/root/.cache/uv /opt/uv/bin/uv sync --frozen --no-editable
-ENV PATH=/app/.venv/bin:${PATH} MODEL_PATH=/app/models/model.joblib
-CMD ["bentoml", "serve", "PACKAGE.service:ModelService"]
+# The build stage of the generated Dockerfile before the image was slimmed (0.2.0): uv
+# compiles every module (UV_COMPILE_BYTECODE), only the libraries' test suites are removed.
+BASELINE_BUILD = """\
+FROM ${BASE_IMAGE} AS build
+HEALTHCHECK NONE
+ARG UV_VERSION=UV_VERSION_HERE
+RUN python3 -m venv /opt/uv \\
+    && /opt/uv/bin/pip install --no-cache-dir --disable-pip-version-check "uv==${UV_VERSION}"
+ENV UV_PROJECT_ENVIRONMENT=/app/.venv \\
+    UV_PYTHON_DOWNLOADS=never \\
+    UV_PYTHON_PREFERENCE=only-system \\
+    UV_COMPILE_BYTECODE=1 \\
+    UV_LINK_MODE=copy \\
+    UV_SYSTEM_CERTS=1 \\
+    UV_NO_PROGRESS=1
+WORKDIR /src
+COPY pyproject.toml uv.lock .python-version README.md ./
+RUN --mount=type=cache,target=/root/.cache/uv \\
+    /opt/uv/bin/uv sync --frozen --no-default-groups --no-dev --no-install-project
+COPY src ./src
+RUN --mount=type=cache,target=/root/.cache/uv \\
+    /opt/uv/bin/uv sync --frozen --no-default-groups --no-dev --no-editable \\
+    && find /app/.venv/lib -type d -name tests -path "*/site-packages/*" -prune -exec rm -rf {} +
+
 """
+# From the build stage's FROM line to the next stage's.
+BUILD_STAGE = re.compile(
+    r"^FROM \$\{BASE_IMAGE\} AS build\n.*?(?=^FROM )", re.MULTILINE | re.DOTALL
+)
+
+
+@dataclass
+class Measured:
+    name: str
+    ref: str
+    size: int = 0
+    starts: list[float] = field(default_factory=list)
+
+    @property
+    def cold_start(self) -> float:
+        return statistics.median(self.starts)
 
 
 def mb(size: int) -> str:
@@ -73,18 +114,19 @@ def generate_project(where: Path) -> Project:
     return project
 
 
-def build_serving(project: Project, base_image: str) -> str:
-    return containers.make_docker(project, "localhost/image-size-serving", base_image)
-
-
-def build_single_stage(project: Project, base_image: str, work: Path) -> str:
-    dockerfile = project.read("Dockerfile")
+def baseline_dockerfile(dockerfile: str) -> str:
+    """The project's Dockerfile with the baseline's build stage in place of its own."""
     uv_version = re.search(r"^ARG UV_VERSION=(\S+)", dockerfile, re.MULTILINE)
-    if uv_version is None:
-        raise SystemExit("the project's Dockerfile has no `ARG UV_VERSION=...`")
-    single = work / "Dockerfile.single-stage"
-    single.write_text(SINGLE_STAGE.replace("PACKAGE", project.answers["package_name"]))
-    ref = f"localhost/image-size-single-stage:{uuid.uuid4().hex[:12]}"
+    if uv_version is None or not BUILD_STAGE.search(dockerfile):
+        raise SystemExit("the project's Dockerfile has no `FROM ${BASE_IMAGE} AS build` stage")
+    build = BASELINE_BUILD.replace("UV_VERSION_HERE", uv_version.group(1))
+    return BUILD_STAGE.sub(lambda _: build, dockerfile, count=1)
+
+
+def build_baseline(project: Project, base_image: str, work: Path) -> str:
+    dockerfile = work / "Dockerfile.baseline"
+    dockerfile.write_text(baseline_dockerfile(project.read("Dockerfile")))
+    ref = f"localhost/image-size-baseline:{uuid.uuid4().hex[:12]}"
     containers.run(
         "podman",
         "build",
@@ -92,11 +134,9 @@ def build_single_stage(project: Project, base_image: str, work: Path) -> str:
         "docker",
         *containers.build_flags(),
         "--file",
-        str(single),
+        str(dockerfile),
         "--build-arg",
         f"BASE_IMAGE={base_image}",
-        "--build-arg",
-        f"UV_VERSION={uv_version.group(1)}",
         "--tag",
         ref,
         str(project.path),
@@ -105,18 +145,144 @@ def build_single_stage(project: Project, base_image: str, work: Path) -> str:
     return ref
 
 
-def main(argv: list[str] | None = None) -> int:
+def cold_start(ref: str) -> float:
+    """Seconds from `buildah run` of the image's command to the first 200 from /readyz."""
+    config = containers.image_config(ref)
+    command = [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
+    port = free_port()
+    ctr = containers.run("buildah", "from", "--pull=never", "--quiet", ref).stdout.strip()
+    try:
+        with tempfile.TemporaryFile() as log:
+            started = time.monotonic()
+            server = subprocess.Popen(
+                containers.buildah_run(ctr, port, *command),
+                stdout=log,
+                stderr=log,
+                start_new_session=True,  # Buildah, its runtime and the server: one group
+            )
+            try:
+                _wait_ready(f"http://127.0.0.1:{port}/readyz", server, log)
+                return time.monotonic() - started
+            finally:
+                _stop(server)
+    finally:
+        subprocess.run(["buildah", "rm", ctr], capture_output=True, check=False)
+
+
+def _wait_ready(url: str, server: subprocess.Popen[bytes], log: object) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while server.poll() is None and time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    log.seek(0)  # type: ignore[attr-defined]
+    output = log.read().decode(errors="replace")[-4000:]  # type: ignore[attr-defined]
+    raise SystemExit(f"{url}: no 200 within {READY_TIMEOUT_S} s (exit {server.poll()}):\n{output}")
+
+
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    """SIGTERM to the group (the server drains within its grace), SIGKILL if it outlives it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        pass
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(server.pid, signal.SIGKILL)
+    server.wait()
+
+
+def measure_starts(images: list[Measured], runs: int) -> None:
+    """Each image started ``runs`` times, taking turns, so that load drifts hit both."""
+    for run in range(runs):
+        for image in images if run % 2 == 0 else images[::-1]:
+            image.starts.append(cold_start(image.ref))
+            print(f"  {image.name}: ready in {image.starts[-1]:.2f} s", flush=True)
+
+
+def report(base: Measured, serving: Measured, baseline: Measured | None) -> None:
+    print()
+    print(f"{'':<16}{'size':>10}{'over base':>12}{'cold start':>12}")
+    print(f"{'base image':<16}{mb(base.size):>10}{'':>24}   {base.ref}")
+    for image in (serving, baseline):
+        if image is None:
+            continue
+        start = f"{image.cold_start:.2f} s" if image.starts else "-"
+        print(f"{image.name:<16}{mb(image.size):>10}{mb(image.size - base.size):>12}{start:>12}")
+    if baseline is not None:
+        print(
+            f"serving / baseline: size {serving.size / baseline.size:.2f} "
+            f"({mb(baseline.size - serving.size)} less), cold start "
+            f"{serving.cold_start / baseline.cold_start:.2f} (medians of {len(serving.starts)}: "
+            f"{', '.join(f'{s:.2f}' for s in serving.starts)} against "
+            f"{', '.join(f'{s:.2f}' for s in baseline.starts)})"
+        )
+
+
+def verdict(serving: Measured, baseline: Measured | None, args: argparse.Namespace) -> int:
+    failures = []
+    if serving.size > args.limit_mb * 1e6:
+        failures.append(f"the serving image is over {args.limit_mb:.0f} MB")
+    if baseline is not None and serving.cold_start > baseline.cold_start * (1 + args.tolerance):
+        failures.append(
+            f"the serving image starts slower than the baseline by more than {args.tolerance:.0%}"
+        )
+    for failure in failures:
+        print(f"FAIL: {failure}", file=sys.stderr)
+    if failures:
+        return 1
+    print(f"OK: the serving image is within {args.limit_mb:.0f} MB", end="")
+    print("" if baseline is None else ", and starts no slower than the baseline")
+    return 0
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--project", type=Path, help="a generated project whose pipeline has run")
     parser.add_argument("--serving-image", help="its serving image, if already built")
     parser.add_argument("--base-image", default=containers.BASE_IMAGE)
     parser.add_argument("--limit-mb", type=float, default=LIMIT_MB)
+    parser.add_argument("--runs", type=int, default=5, help="cold starts of each image")
+    parser.add_argument("--tolerance", type=float, default=0.1, help="of the cold start")
     parser.add_argument("--keep", action="store_true", help="keep the images this run builds")
     parser.add_argument(
         "--no-baseline", action="store_true", help="the serving image's size and limit only"
     )
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+def _project(args: argparse.Namespace, work: Path) -> Project:
+    if args.project:
+        answers = yaml.safe_load((args.project / ".copier-answers.yml").read_text())
+        return Project(args.project.resolve(), answers)
+    print("generating a project and running its pipeline ...", flush=True)
+    return generate_project(work)
+
+
+def _images(args: argparse.Namespace, work: Path, built: list[str]) -> list[Measured]:
+    """The serving image (built unless given) and, unless --no-baseline, the baseline."""
+    project = _project(args, work)
+    serving = Measured("serving image", args.serving_image or "")
+    if not serving.ref or not containers.image_exists(serving.ref):
+        print("building the serving image (make docker) ...", flush=True)
+        serving.ref = containers.make_docker(
+            project, "localhost/image-size-serving", args.base_image
+        )
+        built.append(serving.ref)
+    if args.no_baseline:
+        return [serving]
+    print("building the baseline image (the recipe before) ...", flush=True)
+    baseline = Measured("baseline image", build_baseline(project, args.base_image, work))
+    built.append(baseline.ref)
+    return [serving, baseline]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _arguments(argv)
     missing = [tool for tool in ("podman", "buildah") if shutil.which(tool) is None]
     if missing:
         raise SystemExit(f"needs {', '.join(missing)} (.ci/deps.d/podman.sh installs them)")
@@ -124,49 +290,22 @@ def main(argv: list[str] | None = None) -> int:
         containers.ensure_base_image()
 
     built: list[str] = []
+    base = Measured("base image", args.base_image)
     with tempfile.TemporaryDirectory(prefix="image-size-") as tmp:
-        work = Path(tmp)
         try:
-            if args.project:
-                answers = yaml.safe_load((args.project / ".copier-answers.yml").read_text())
-                project = Project(args.project.resolve(), answers)
-            else:
-                print("generating a project and running its pipeline ...", flush=True)
-                project = generate_project(work)
-            serving = args.serving_image
-            if not serving or not containers.image_exists(serving):
-                print("building the serving image (make docker) ...", flush=True)
-                serving = build_serving(project, args.base_image)
-                built.append(serving)
-            single = None
-            if not args.no_baseline:
-                print("building the single-stage image with every dependency group ...", flush=True)
-                single = build_single_stage(project, args.base_image, work)
-                built.append(single)
-
-            base_size = containers.image_size(args.base_image)
-            serving_size = containers.image_size(serving)
-            single_size = containers.image_size(single) if single else None
+            images = _images(args, Path(tmp), built)
+            if len(images) > 1:
+                print(f"cold starts, {args.runs} of each image ...", flush=True)
+                measure_starts(images[::-1], args.runs)
+            for image in (base, *images):
+                image.size = containers.image_size(image.ref)
         finally:
             if not args.keep:
                 for ref in built:
                     containers.remove_image(ref)
-
-    print()
-    print(f"base image          {mb(base_size):>10}   {args.base_image}")
-    for name, size in (("serving image", serving_size), ("single-stage image", single_size)):
-        if size is not None:
-            print(f"{name:<20}{mb(size):>10}   (+{mb(size - base_size)} over the base)")
-    if single_size is not None:
-        print(
-            f"serving / single-stage: {serving_size / single_size:.2f} "
-            f"({single_size / serving_size:.1f}x smaller)"
-        )
-    if serving_size > args.limit_mb * 1e6:
-        print(f"FAIL: the serving image is over {args.limit_mb:.0f} MB", file=sys.stderr)
-        return 1
-    print(f"OK: the serving image is within {args.limit_mb:.0f} MB")
-    return 0
+    serving, baseline = images[0], (images[1] if len(images) > 1 else None)
+    report(base, serving, baseline)
+    return verdict(serving, baseline, args)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks import image_size
 from harness import checkers
 from harness.answers import choices, matrix, questions
 from harness.project import Project
@@ -169,8 +170,9 @@ def test_dockerfile_passes_hadolint_with_healthcheck_required(
     project = baked(**answers)
     description = _labels(project.read("Dockerfile"))["org.opencontainers.image.description"]
     assert _docker_string(description) == project.answers["description"]
-    # The project's .hadolint.yaml makes every finding fail and DL3057 (no HEALTHCHECK, off
-    # in hadolint by default) an error; the flags say it again, whatever the file says.
+    # The project's .hadolint.yaml makes every finding fail (but DL3008: apt versions vary
+    # with the base) and DL3057 (no HEALTHCHECK, off in hadolint by default) an error; the
+    # flags say it again, whatever the file says.
     strict = [
         "--error",
         "DL3057",
@@ -228,3 +230,29 @@ def test_make_docker_needs_the_model(bake) -> None:
     result = project.run("make", "docker", "CONTAINER_ENGINE=true", check=False)
     assert result.returncode == 2
     assert "make pipeline" in result.stderr and "dvc pull" in result.stderr
+
+
+def test_build_stage_slims_the_libraries_and_the_benchmark_baseline_does_not(
+    baked: Callable[..., Project],
+) -> None:
+    dockerfile = baked().read("Dockerfile")
+    base, build, runtime = _stages(dockerfile)
+
+    def runs(stage: list[tuple[str, str]]) -> str:
+        return " ".join(args for name, args in stage if name == "RUN")
+
+    # strip comes from apt in the build stage; the runtime stage installs nothing.
+    assert "apt-get install -y --no-install-recommends binutils" in runs(build)
+    assert "apt-get" not in runs(runtime) and "strip" not in runs(runtime)
+    assert "strip --strip-unneeded" in runs(build) and '-not -path "*.libs/*"' in runs(build)
+    # Library bytecode in place of sources, compiled once (not again by uv: no
+    # UV_COMPILE_BYTECODE), then the package with its sources.
+    assert "compileall -q -b /app/.venv/lib" in runs(build)
+    assert "UV_COMPILE_BYTECODE" not in dockerfile
+    assert runs(build).index("compileall -q -b") < runs(build).index("--no-editable")
+
+    # benchmarks/image_size.py's baseline: the same Dockerfile with the build stage before.
+    before = _stages(image_size.baseline_dockerfile(dockerfile))
+    assert before[0] == base and before[2] == runtime
+    assert "UV_COMPILE_BYTECODE=1" in " ".join(args for name, args in before[1] if name == "ENV")
+    assert "strip" not in runs(before[1]) and "compileall" not in runs(before[1])
