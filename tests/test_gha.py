@@ -1,7 +1,7 @@
 """Unit tests of harness/gha.py, the local runner of workflow steps: its `${{ }}` expressions and
 contexts give GitHub's documented results ("Evaluate expressions in workflows and actions" on
 docs.github.com, and GitHub's own expression test data in actions/languageservices), first for
-what the templates in ci_templates/ use, then for the rest of the language.
+what the generated workflows (template/.github/workflows/) use, then for the rest of the language.
 """
 
 from __future__ import annotations
@@ -75,7 +75,7 @@ def _kind(value: Any) -> tuple[str, Any]:
     return ("object", {k: _kind(v) for k, v in value.items()})
 
 
-# What ci_templates/*.jinja use (grep '${{' and 'if:'), as the generated workflows run them.
+# What template/.github/workflows/ use (grep '${{' and 'if:'), as the generated workflows run them.
 TEMPLATE_EXPRESSIONS = [
     ("steps.data.outputs.available == 'true'", True),
     ("env.DVC_PULL == 'true'", True),
