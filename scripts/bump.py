@@ -2,7 +2,8 @@
 the template's sources, not in a project) to the newest release, read from where CI reaches:
 
 - the GitHub Actions in the generated workflows (template/.github/workflows/ and the snippet in
-  includes/): `uses: owner/repo@<sha> # vX.Y.Z`, the SHA and its version comment together, from GitHub's API (the latest release's tag, resolved to a commit);
+  includes/): `uses: owner/repo@<sha> # vX.Y.Z`, the SHA and its version comment together,
+  from GitHub's API (the latest release's tag, resolved to a commit);
 - the pre-commit hooks in template/.pre-commit-config.yaml installed from PyPI
   (`additional_dependencies: ["name==X.Y.Z"]`), from PyPI's JSON API;
 - uv in template/Dockerfile.jinja (`ARG UV_VERSION=X.Y.Z`), from PyPI's JSON API.

@@ -1,4 +1,4 @@
-"""End to end: the generated project's workflows, run here step by step (harness/gha.py).
+"""End to end: the generated project's workflows, run here step by step (harness/gha/).
 
 A default project is generated, set up, run and committed as a user would before the first
 push, then pushed to a bare repository that stands in for GitHub. Each job starts from a fresh
