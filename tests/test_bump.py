@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from harness.gha import JobResult, LocalRunner, github_context, interpolate, load_workflow
+from harness.gha.gh_recorder import fake_gh, gh_calls
 from harness.project import TEMPLATE_ROOT, load_script
-from tests.test_release import fake_gh, gh_calls
 
 bump = load_script(TEMPLATE_ROOT / "scripts" / "bump.py")
 NEW_SHA = "0123456789abcdef0123456789abcdef01234567"

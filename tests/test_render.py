@@ -16,8 +16,8 @@ import yaml
 
 from harness import checkers
 from harness.answers import ask_copier, combination_id, matrix
+from harness.dockerfile import docker_string, image_labels
 from harness.project import Project
-from tests.test_dockerfile import _docker_string, _labels
 
 # Every choice of every question, as harness/answers.py derives the combinations from copier.yml,
 # then named combinations for what the derivation does not reach: a remote's own URL and a
@@ -219,9 +219,9 @@ def test_project_renders_well_formed(
     assert desc.replace("\\${", "${") == description
     docstring = ast.get_docstring(ast.parse(project.read(f"src/{package}/__init__.py")))
     assert docstring is not None and docstring.startswith(f"{description.strip()}.\n")
-    labels = _labels(project.read("Dockerfile"))
-    assert _docker_string(labels["org.opencontainers.image.description"]) == description
-    assert _docker_string(labels["org.opencontainers.image.authors"]) == (
+    labels = image_labels(project.read("Dockerfile"))
+    assert docker_string(labels["org.opencontainers.image.description"]) == description
+    assert docker_string(labels["org.opencontainers.image.authors"]) == (
         f"{author} <{project.answers['author_email']}>"
     )
     heading, blank, summary = project.read("README.md").splitlines()[:3]

@@ -4,7 +4,8 @@
 - events.py: filter patterns, the `github` context and event payloads, `on:` triggers,
   concurrency groups, the OIDC subject;
 - github.py: the GitHub side of a test's origin (pull requests, the workflows events start),
-  and gh_stand_in.py, the GitHub CLI that answers from it;
+  and gh_stand_in.py, the GitHub CLI that answers from it (gh_recorder.py: one that only
+  records its calls, for the template's own workflows);
 - runner.py: LocalRunner, which runs a workflow's jobs step by step; job.py: what a job gives
   back and what a step handler sees;
 - actions.py: what each action used does here; pull_request.py: create-pull-request.
