@@ -105,7 +105,7 @@ def build_single_stage(project: Project, base_image: str, work: Path) -> str:
     return ref
 
 
-def main(argv: list[str] | None = None) -> int:
+def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--project", type=Path, help="a generated project whose pipeline has run")
     parser.add_argument("--serving-image", help="its serving image, if already built")
@@ -115,8 +115,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-baseline", action="store_true", help="the serving image's size and limit only"
     )
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments(argv)
     missing = [tool for tool in ("podman", "buildah") if shutil.which(tool) is None]
     if missing:
         raise SystemExit(f"needs {', '.join(missing)} (.ci/deps.d/podman.sh installs them)")
