@@ -12,8 +12,8 @@ PATH, as printed in the README, but in the form the README gives for local use:
   commands are left to tests/e2e/test_container.py (no Docker engine here: see SKIP).
 
 `test_first_hour` and `test_readme_commands_run_in_order` print the wall time of each step
-(`pytest -s`): the README's "The first hour, timed" records them. Also here: a push to CI of a
-project as `copier copy` left it, and a `copier update` that conflicts.
+(`pytest -s`): "The first hour, timed" in benchmarks/README.md records them. Also here: a push
+to CI of a project as `copier copy` left it, and a `copier update` that conflicts.
 """
 
 from __future__ import annotations
