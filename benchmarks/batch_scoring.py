@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -173,58 +174,84 @@ def main(argv: list[str] | None = None) -> int:
         project = args.project.resolve() if args.project else train_default_project(tmp)
         answers = yaml.safe_load((project / ".copier-answers.yml").read_text())
         package = answers["package_name"]
-        python = str(project / ".venv" / "bin" / "python")
         if not (project / "models" / "model.joblib").exists():
             sys.exit(f"benchmark: no model in {project}: run `make pipeline` there first")
         print(f"project: {project} (package {package})")
         print(f"machine: {os.cpu_count()} cores, {load_average()}", flush=True)
-
         scored, current = tmp / "score.csv", tmp / "current.csv"
-        for path, rows, seed in ((scored, args.rows, 11), (current, args.monitor_rows, 12)):
-            made = run(
-                [
-                    python,
-                    "-m",
-                    f"{package}.sample_data",
-                    str(path),
-                    "--rows",
-                    str(rows),
-                    "--seed",
-                    str(seed),
-                    "--drift",
-                    "0.6",
-                    "--no-target",
-                ],
-                project,
-            )
-            print(
-                f"made {path.name}: {rows:,} rows, {path.stat().st_size / 1e6:,.0f} MB"
-                f" ({made['seconds']:.1f} s)",
-                flush=True,
-            )
+        make_tables(project, package, [(scored, args.rows, 11), (current, args.monitor_rows, 12)])
+        figures = measure(project, package, scored, current, tmp)
+    report(figures, args.rows, args.monitor_rows)
+    checks = targets(figures, args.rows, args.monitor_rows)
+    for text, passed in checks:
+        print(f"{'met   ' if passed else 'MISSED'}  {text}")
+    return 0 if all(passed for _, passed in checks) else 1
 
-        direct = peak_run([python, "-c", DIRECT.format(package=package), str(scored)], project)
-        parts = json.loads(direct["stdout"].strip().splitlines()[-1])
-        direct_seconds = parts["features"] + parts["model"]
-        cli = peak_run(
-            [python, "-m", f"{package}.predict", str(scored), str(tmp / "predictions.csv")],
+
+def make_tables(project: Path, package: str, tables: list[tuple[Path, int, int]]) -> None:
+    """The sample's generator writes each (path, rows, seed), drifted, without the target."""
+    python = str(project / ".venv" / "bin" / "python")
+    for path, rows, seed in tables:
+        made = run(
+            [
+                python,
+                "-m",
+                f"{package}.sample_data",
+                str(path),
+                "--rows",
+                str(rows),
+                "--seed",
+                str(seed),
+                "--drift",
+                "0.6",
+                "--no-target",
+            ],
             project,
         )
-        steps = peak_run(
-            [python, "-c", STEPS.format(package=package), str(scored), str(tmp / "steps.csv")],
-            project,
+        print(
+            f"made {path.name}: {rows:,} rows, {path.stat().st_size / 1e6:,.0f} MB"
+            f" ({made['seconds']:.1f} s)",
+            flush=True,
         )
-        # The monitor exits 1 when it finds drift, and make then exits 2 ("Error 1").
-        monitor = run(["make", "monitor", f"CURRENT={current}"], project, ok=(0, 2))
-        drift = monitor["code"] == 2
-        if drift and not ("DRIFT DETECTED" in monitor["stderr"] and "Error 1" in monitor["stderr"]):
-            sys.exit(f"benchmark: make monitor failed:\n{monitor['stderr'][-3000:]}")
 
-    direct_rate = args.rows / direct_seconds
-    cli_rate = args.rows / cli["seconds"]
-    print(f"\nbatch scoring, {args.rows:,} rows ({load_average()}):")
+
+def measure(project: Path, package: str, scored: Path, current: Path, tmp: Path) -> dict[str, Any]:
+    """The baseline in process, the batch CLI, its steps, and make monitor."""
+    python = str(project / ".venv" / "bin" / "python")
+    direct = peak_run([python, "-c", DIRECT.format(package=package), str(scored)], project)
+    parts = json.loads(direct["stdout"].strip().splitlines()[-1])
+    cli = peak_run(
+        [python, "-m", f"{package}.predict", str(scored), str(tmp / "predictions.csv")],
+        project,
+    )
+    steps = peak_run(
+        [python, "-c", STEPS.format(package=package), str(scored), str(tmp / "steps.csv")],
+        project,
+    )
+    # The monitor exits 1 when it finds drift, and make then exits 2 ("Error 1").
+    monitor = run(["make", "monitor", f"CURRENT={current}"], project, ok=(0, 2))
+    drift = monitor["code"] == 2
+    if drift and not ("DRIFT DETECTED" in monitor["stderr"] and "Error 1" in monitor["stderr"]):
+        sys.exit(f"benchmark: make monitor failed:\n{monitor['stderr'][-3000:]}")
+    direct_seconds = parts["features"] + parts["model"]
+    return {
+        "direct": direct,
+        "parts": parts,
+        "direct_seconds": direct_seconds,
+        "cli": cli,
+        "steps": steps,
+        "monitor": monitor,
+        "drift": drift,
+    }
+
+
+def report(figures: dict[str, Any], rows: int, monitor_rows: int) -> None:
+    direct, parts, cli = figures["direct"], figures["parts"], figures["cli"]
+    direct_rate = rows / figures["direct_seconds"]
+    cli_rate = rows / cli["seconds"]
+    print(f"\nbatch scoring, {rows:,} rows ({load_average()}):")
     print(
-        f"  baseline, in process: {direct_seconds:6.2f} s  {direct_rate:10,.0f} rows/s"
+        f"  baseline, in process: {figures['direct_seconds']:6.2f} s  {direct_rate:10,.0f} rows/s"
         f"  (features {parts['features']:.2f} s, model {parts['model']:.2f} s;"
         f" peak {mb(direct['peak'])}, the frame read before the clock starts)"
     )
@@ -233,28 +260,30 @@ def main(argv: list[str] | None = None) -> int:
         f"  ({cli_rate / direct_rate:.2f} of the baseline; peak {mb(cli['peak'])})"
     )
     print("  the CLI's steps, one process:")
-    for name, seconds, peak in json.loads(steps["stdout"].strip().splitlines()[-1]):
+    for name, seconds, peak in json.loads(figures["steps"]["stdout"].strip().splitlines()[-1]):
         print(f"    {name:18s} {seconds:6.2f} s   peak {mb(peak)}")
     print(
-        f"\nmake monitor, {args.monitor_rows:,} current rows: {monitor['seconds']:.1f} s"
-        f" ({'drift found' if drift else 'no drift'})\n"
+        f"\nmake monitor, {monitor_rows:,} current rows: {figures['monitor']['seconds']:.1f} s"
+        f" ({'drift found' if figures['drift'] else 'no drift'})\n"
     )
 
-    checks = [
+
+def targets(figures: dict[str, Any], rows: int, monitor_rows: int) -> list[tuple[str, bool]]:
+    direct_rate = rows / figures["direct_seconds"]
+    cli_rate = rows / figures["cli"]["seconds"]
+    monitor_seconds = figures["monitor"]["seconds"]
+    return [
         (
             f"batch CLI {cli_rate:,.0f} rows/s >= {CLI_RATIO:g} x baseline {direct_rate:,.0f}"
             f" ({cli_rate / direct_rate:.2f})",
             cli_rate >= CLI_RATIO * direct_rate,
         ),
         (
-            f"make monitor on {args.monitor_rows:,} rows {monitor['seconds']:.1f} s"
+            f"make monitor on {monitor_rows:,} rows {monitor_seconds:.1f} s"
             f" < {MONITOR_SECONDS:g} s",
-            monitor["seconds"] < MONITOR_SECONDS,
+            monitor_seconds < MONITOR_SECONDS,
         ),
     ]
-    for text, passed in checks:
-        print(f"{'met   ' if passed else 'MISSED'}  {text}")
-    return 0 if all(passed for _, passed in checks) else 1
 
 
 if __name__ == "__main__":

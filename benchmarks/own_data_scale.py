@@ -257,7 +257,7 @@ def report(runs: list[Run], baseline: Run) -> None:
             print(f"  {name:<38}{end - begin:>8.1f}s{gb(peak):>12}")
 
 
-def main(argv: list[str] | None = None) -> int:
+def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--model", default="random_forest", help="the model answer")
@@ -265,37 +265,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", type=Path, help="generate into this folder and keep it")
     parser.add_argument("--limit-seconds", type=float, default=LIMIT_SECONDS)
     parser.add_argument("--limit-gb", type=float, default=LIMIT_BYTES / 1e9)
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments(argv)
     with tempfile.TemporaryDirectory(prefix="own-data-scale-") as tmp:
         work = args.keep.resolve() if args.keep else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         csv = args.data.resolve() if args.data else work / "customers.csv"
-        project_dir = work / "bench-own-data"
-        if project_dir.exists():
-            shutil.rmtree(project_dir)
-        project: Project = bake_project(
-            copy_template(work),
-            project_dir,
-            project_name="bench-own-data",
-            dataset="file",
-            dataset_path=str(csv),
-            target_column="target",
-            id_column="customer_id",
-            task="classification",
-            model=args.model,
-        )
+        project = project_on_the_table(work, csv, args)
         env = tool_env({"PYTHONUNBUFFERED": "1", "DVC_NO_ANALYTICS": "1"})
-        started = time.monotonic()
-        project.run("uv", "sync", "--quiet", timeout=900)
-        print(f"uv sync before the clock (not measured): {time.monotonic() - started:.1f} s")
         python = str(project.path / ".venv" / "bin" / "python")
-        if not args.data:
-            started = time.monotonic()
-            made = project.run(python, "-c", MAKE_TABLE, str(csv), str(args.rows))
-            print(f"made {csv.name}: {made.stdout.strip()} in {time.monotonic() - started:.1f} s")
-        print(f"{csv}: {csv.stat().st_size / 1e6:,.0f} MB; model: {args.model}", flush=True)
-
         load = os.getloadavg()[0]
         print(f"load average {load:.1f} on {os.cpu_count()} cores", flush=True)
         if load > (os.cpu_count() or 1):
@@ -310,9 +291,43 @@ def main(argv: list[str] | None = None) -> int:
 
     report([setup, pipeline], baseline)
     print(f"load average at the end: {os.getloadavg()[0]:.1f}")
+    print(f"\nmetrics: {' '.join(metrics.split())}")
+    return verdict(setup, pipeline, baseline, args)
+
+
+def project_on_the_table(work: Path, csv: Path, args: argparse.Namespace) -> Project:
+    """A project generated for the table (made first unless --data), its environment synced
+    before the clock starts."""
+    project_dir = work / "bench-own-data"
+    if project_dir.exists():
+        shutil.rmtree(project_dir)
+    project: Project = bake_project(
+        copy_template(work),
+        project_dir,
+        project_name="bench-own-data",
+        dataset="file",
+        dataset_path=str(csv),
+        target_column="target",
+        id_column="customer_id",
+        task="classification",
+        model=args.model,
+    )
+    started = time.monotonic()
+    project.run("uv", "sync", "--quiet", timeout=900)
+    print(f"uv sync before the clock (not measured): {time.monotonic() - started:.1f} s")
+    python = str(project.path / ".venv" / "bin" / "python")
+    if not args.data:
+        started = time.monotonic()
+        made = project.run(python, "-c", MAKE_TABLE, str(csv), str(args.rows))
+        print(f"made {csv.name}: {made.stdout.strip()} in {time.monotonic() - started:.1f} s")
+    print(f"{csv}: {csv.stat().st_size / 1e6:,.0f} MB; model: {args.model}", flush=True)
+    return project
+
+
+def verdict(setup: Run, pipeline: Run, baseline: Run, args: argparse.Namespace) -> int:
+    """setup + pipeline against pd.read_csv, and the limits: 1 when one is exceeded."""
     total = setup.seconds + pipeline.seconds
     peak = max(setup.peak_tree, pipeline.peak_tree)
-    print(f"\nmetrics: {' '.join(metrics.split())}")
     print(
         f"setup + pipeline: {total:.1f} s, {total / baseline.seconds:.1f}x pd.read_csv's "
         f"{baseline.seconds:.1f} s; peak {gb(peak)}, {peak / baseline.peak_tree:.1f}x "

@@ -274,7 +274,7 @@ def load_average() -> str:
     return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def main(argv: list[str] | None = None) -> int:
+def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10, help="per level and server")
     parser.add_argument("--idle", type=float, default=2, help="pause after the burst, seconds")
@@ -283,7 +283,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--env", action="append", default=[], metavar="NAME=VALUE", help="for the service"
     )
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments(argv)
     if not shutil.which("wrk"):
         sys.exit("benchmark: wrk is not installed (make install-system)")
     service_env = dict(item.split("=", 1) for item in args.env)
@@ -321,69 +325,94 @@ def main(argv: list[str] | None = None) -> int:
             generated.wait_ready()
             unlogged.wait_ready()
             time.sleep(2)  # every worker up, not only the first to answer
-            workers = sum(
-                "_bentoml_impl.worker.service" in command
-                for command in generated.descendants().values()
-            )
-            baseline_workers = max(workers, os.cpu_count() or 1)
-            baseline = Server(
-                "baseline",
-                [
-                    *UV_RUN,
-                    *FASTAPI,
-                    "baseline_app:app",
-                    "--app-dir",
-                    str(tmp),
-                    *LISTEN,
-                    "--workers",
-                    str(baseline_workers),
-                ],
-                project,
-                env,
-                tmp / "baseline.log",
-            )
-            servers.insert(0, baseline)
-            baseline.wait_ready()
-            time.sleep(2)
-            print(
-                f"generated: bentoml serve, {workers} worker process(es)"
-                + (f", {' '.join(args.env)}" if args.env else "")
-                + f"; baseline: FastAPI + uvicorn, {baseline_workers} worker processes"
-            )
-            answers = [
-                httpx.post(
-                    f"{s.url}/predict",
-                    content=body,
-                    timeout=30,
-                    headers={"Content-Type": "application/json"},
-                )
-                for s in servers
-            ]
-            for server, answer in zip(servers, answers, strict=True):
-                if answer.status_code != 200:
-                    sys.exit(
-                        f"benchmark: {server.name} answered {answer.status_code}: {answer.text}"
-                    )
-                if answer.json() != answers[0].json():
-                    sys.exit(f"benchmark: the servers disagree: {answers[0].text} {answer.text}")
-
-            for server in servers:  # warm-up, not reported
-                server.load(script, 1, 3)
-            floors = {"before": floor(project, package, record, env, args.repeats)}
-            results: dict[tuple[str, str], Load] = {}
-            for clients in LEVELS:
-                for server in servers:
-                    results[str(clients), server.name] = server.load(script, clients, args.seconds)
-            time.sleep(args.idle)
-            # The generated service first: right after its burst (the unlogged one's is older).
-            for server in sorted(servers, key=lambda server: server is not generated):
-                results["1 after", server.name] = server.load(script, 1, args.seconds)
-            floors["after"] = floor(project, package, record, env, args.repeats)
+            start_baseline(servers, project, env, tmp, args.env)
+            same_answers(servers, body)
+            floors, results = load_levels(servers, script, project, package, record, env, args)
         finally:
             for server in servers:
                 server.stop()
 
     return report(floors, results, args)
+
+
+def start_baseline(
+    servers: list[Server], project: Path, env: dict[str, str], tmp: Path, service_env: list[str]
+) -> None:
+    """FastAPI + uvicorn, first in `servers` (which are stopped whatever happens), with as many
+    workers as the generated service started, and no fewer than the cores."""
+    generated = next(server for server in servers if server.name == "generated")
+    workers = sum(
+        "_bentoml_impl.worker.service" in command for command in generated.descendants().values()
+    )
+    baseline_workers = max(workers, os.cpu_count() or 1)
+    baseline = Server(
+        "baseline",
+        [
+            *UV_RUN,
+            *FASTAPI,
+            "baseline_app:app",
+            "--app-dir",
+            str(tmp),
+            *LISTEN,
+            "--workers",
+            str(baseline_workers),
+        ],
+        project,
+        env,
+        tmp / "baseline.log",
+    )
+    servers.insert(0, baseline)
+    baseline.wait_ready()
+    time.sleep(2)
+    print(
+        f"generated: bentoml serve, {workers} worker process(es)"
+        + (f", {' '.join(service_env)}" if service_env else "")
+        + f"; baseline: FastAPI + uvicorn, {baseline_workers} worker processes"
+    )
+
+
+def same_answers(servers: list[Server], body: str) -> None:
+    """Each server answers the one record, and alike."""
+    answers = [
+        httpx.post(
+            f"{s.url}/predict",
+            content=body,
+            timeout=30,
+            headers={"Content-Type": "application/json"},
+        )
+        for s in servers
+    ]
+    for server, answer in zip(servers, answers, strict=True):
+        if answer.status_code != 200:
+            sys.exit(f"benchmark: {server.name} answered {answer.status_code}: {answer.text}")
+        if answer.json() != answers[0].json():
+            sys.exit(f"benchmark: the servers disagree: {answers[0].text} {answer.text}")
+
+
+def load_levels(
+    servers: list[Server],
+    script: Path,
+    project: Path,
+    package: str,
+    record: dict,
+    env: dict[str, str],
+    args: argparse.Namespace,
+) -> tuple[dict[str, dict], dict[tuple[str, str], Load]]:
+    """A warm-up, the floor, each level on each server, the idle pause, 1 client again, and
+    the floor again."""
+    for server in servers:  # warm-up, not reported
+        server.load(script, 1, 3)
+    floors = {"before": floor(project, package, record, env, args.repeats)}
+    results: dict[tuple[str, str], Load] = {}
+    for clients in LEVELS:
+        for server in servers:
+            results[str(clients), server.name] = server.load(script, clients, args.seconds)
+    time.sleep(args.idle)
+    # The generated service first: right after its burst (the unlogged one's is older).
+    for server in sorted(servers, key=lambda server: server.name != "generated"):
+        results["1 after", server.name] = server.load(script, 1, args.seconds)
+    floors["after"] = floor(project, package, record, env, args.repeats)
+    return floors, results
 
 
 def median(values: list[float]) -> float:
@@ -395,8 +424,18 @@ def report(
     floors: dict[str, dict], results: dict[tuple[str, str], Load], args: argparse.Namespace
 ) -> int:
     """Print the table and the targets; 1 when a target is missed."""
-    total = {}
     print()
+    total = print_floors(floors)
+    print_table(results, args)
+    checks = targets(results, total)
+    for text, passed in checks:
+        print(f"{'met   ' if passed else 'MISSED'}  {text}")
+    return 0 if all(passed for _, passed in checks) else 1
+
+
+def print_floors(floors: dict[str, dict]) -> dict[str, float]:
+    """The in-process time of one record, before and after the load; its totals."""
+    total = {}
     for when, samples in floors.items():
         parts = {name: median(values) for name, values in samples.items()}
         other = parts["total"] - parts["features"] - parts["preprocess"] - parts["model"]
@@ -406,6 +445,10 @@ def report(
             f" {parts['total']:.2f} ms = features {parts['features']:.2f} + preprocessing"
             f" {parts['preprocess']:.2f} + model {parts['model']:.2f} + other {other:.2f}"
         )
+    return total
+
+
+def print_table(results: dict[tuple[str, str], Load], args: argparse.Namespace) -> None:
     print(
         f"\n{'clients':>8}  {'server':9}  {'req/s':>8}  {'p50 ms':>7}  {'p99 ms':>8}"
         f"  {'CPU ms/req':>10}  {'non-2xx/requests':>17}  generated/baseline, /unlogged"
@@ -431,6 +474,10 @@ def report(
         f" level; {load_average()})\n"
     )
 
+
+def targets(
+    results: dict[tuple[str, str], Load], total: dict[str, float]
+) -> list[tuple[str, bool]]:
     burst, base = results["64", "generated"], results["64", "baseline"]
     quiet = results["64", "unlogged"]
     checks = [
@@ -459,9 +506,7 @@ def report(
                 p50 <= limit,
             )
         )
-    for text, passed in checks:
-        print(f"{'met   ' if passed else 'MISSED'}  {text}")
-    return 0 if all(passed for _, passed in checks) else 1
+    return checks
 
 
 if __name__ == "__main__":

@@ -126,6 +126,30 @@ START = time.monotonic()
 
 def main() -> None:
     warnings.filterwarnings("ignore", message="Dirty template changes")
+    project = generate()
+    banner("make setup: git, uv environment, sample data under DVC, pre-commit hooks")
+    with timed("make setup"):
+        step(project, "make", "setup")
+    if not _has_commits():
+        with timed("first commit (pre-commit hooks)"):
+            step(project, "git", "add", "--all")
+            step(project, "git", "commit", "--quiet", "-m", "Initial commit from copier-mlops")
+
+    banner("make test: in the background, beside the steps below")
+    tests = Background(project, "make", "test")
+    try:
+        lifecycle(project)
+    finally:
+        tested = tests.finish("make test (beside the steps above)")
+    banner("make test")
+    print(tested.tail, flush=True)
+    if tested.returncode != 0:
+        sys.exit(f"demo: `make test` failed (exit {tested.returncode}); output above")
+    where_things_are()
+
+
+def generate() -> Project:
+    """The default project in demo/, or the one there already (said so)."""
     if DEMO.exists():
         made_from = yaml.safe_load((DEMO / ".copier-answers.yml").read_text()).get("_commit")
         describe = ["git", "describe", "--tags", "--always", "--dirty"]
@@ -139,46 +163,34 @@ def main() -> None:
         copier.run_copy(
             str(TEMPLATE_ROOT), DEMO, defaults=True, vcs_ref="HEAD", quiet=True, unsafe=False
         )
-    project = Project(DEMO, {})
+    return Project(DEMO, {})
 
-    banner("make setup: git, uv environment, sample data under DVC, pre-commit hooks")
-    with timed("make setup"):
-        step(project, "make", "setup")
-    if not _has_commits():
-        with timed("first commit (pre-commit hooks)"):
-            step(project, "git", "add", "--all")
-            step(project, "git", "commit", "--quiet", "-m", "Initial commit from copier-mlops")
 
-    banner("make test: in the background, beside the steps below")
-    tests = Background(project, "make", "test")
+def lifecycle(project: Project) -> None:
+    """make pipeline, then make monitor in the background beside make serve and make predict."""
+    banner("make pipeline: dvc repro (prepare -> features -> train -> evaluate)")
+    with timed("make pipeline"):
+        step(project, "make", "pipeline")
+        step(project, "uv", "run", "dvc", "plots", "show", "--out", "dvc_plots")
+
+    banner(
+        "make monitor CURRENT=data/current/customers.csv: in the background too (the"
+        " sample's current batch is drifted; `make monitor` alone checks served traffic)"
+    )
+    monitor = Background(project, "make", "monitor", "CURRENT=data/current/customers.csv")
     try:
-        banner("make pipeline: dvc repro (prepare -> features -> train -> evaluate)")
-        with timed("make pipeline"):
-            step(project, "make", "pipeline")
-            step(project, "uv", "run", "dvc", "plots", "show", "--out", "dvc_plots")
-
-        banner(
-            "make monitor CURRENT=data/current/customers.csv: in the background too (the"
-            " sample's current batch is drifted; `make monitor` alone checks served traffic)"
-        )
-        monitor = Background(project, "make", "monitor", "CURRENT=data/current/customers.csv")
-        try:
-            banner("make serve, then make predict")
-            with timed("make serve, make predict"):
-                serve_and_predict(project)
-        finally:
-            drift = monitor.finish("make monitor CURRENT=... (beside make serve)")
-        banner("make monitor CURRENT=data/current/customers.csv")
-        print(drift.tail)
-        verdict = "drift detected: non-zero exit, as a CI job would see"
-        print(f"    {verdict if drift.returncode else 'no drift'}")
+        banner("make serve, then make predict")
+        with timed("make serve, make predict"):
+            serve_and_predict(project)
     finally:
-        tested = tests.finish("make test (beside the steps above)")
-    banner("make test")
-    print(tested.tail, flush=True)
-    if tested.returncode != 0:
-        sys.exit(f"demo: `make test` failed (exit {tested.returncode}); output above")
+        drift = monitor.finish("make monitor CURRENT=... (beside make serve)")
+    banner("make monitor CURRENT=data/current/customers.csv")
+    print(drift.tail)
+    verdict = "drift detected: non-zero exit, as a CI job would see"
+    print(f"    {verdict if drift.returncode else 'no drift'}")
 
+
+def where_things_are() -> None:
     metrics = json.loads((DEMO / "metrics" / "metrics.json").read_text())
     banner("where things are")
     scores = json.dumps({k: round(v, 3) for k, v in metrics.items()})

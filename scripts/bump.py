@@ -1,8 +1,9 @@
 """`make bump`: move every pin of the generated project that Dependabot cannot see (they sit in
 the template's sources, not in a project) to the newest release, read from where CI reaches:
 
-- the GitHub Actions in ci_templates/*.jinja: `uses: owner/repo@<sha> # vX.Y.Z`, the SHA and its
-  version comment together, from GitHub's API (the latest release's tag, resolved to a commit);
+- the GitHub Actions in the generated workflows (template/.github/workflows/ and the snippet in
+  includes/): `uses: owner/repo@<sha> # vX.Y.Z`, the SHA and its version comment together,
+  from GitHub's API (the latest release's tag, resolved to a commit);
 - the pre-commit hooks in template/.pre-commit-config.yaml installed from PyPI
   (`additional_dependencies: ["name==X.Y.Z"]`), from PyPI's JSON API;
 - uv in template/Dockerfile.jinja (`ARG UV_VERSION=X.Y.Z`), from PyPI's JSON API.
@@ -105,13 +106,13 @@ def bump_actions(paths: list[Path], fetch: Fetch, report: Report) -> dict[Path, 
         except Unreachable as error:
             report.unreachable.append(
                 f"GitHub (api.github.com) cannot be reached from here ({error}): the action pins "
-                "in ci_templates/ are left as they are; CI on GitHub's runners reaches it"
+                "in the generated workflows are left as they are; CI on GitHub's runners reaches it"
             )
             return {}
         except RateLimited as error:
             report.rate_limited.append(
-                f"GitHub's API rate limit ({error}): the action pins in ci_templates/ are left "
-                "as they are; set GH_TOKEN for a higher limit"
+                f"GitHub's API rate limit ({error}): the action pins in the generated workflows "
+                "are left as they are; set GH_TOKEN for a higher limit"
             )
             return {}
         if not VERSION_TAG.fullmatch(tag):
@@ -166,10 +167,16 @@ def bump_pypi(
     return pattern.sub(replace, text)
 
 
+def action_sources(root: Path) -> list[Path]:
+    """The files that pin the generated project's actions: its workflows and their snippet."""
+    workflows = (root / "template" / ".github" / "workflows").glob("*.yml*")
+    return sorted([*workflows, *(root / "includes").glob("*.jinja")])
+
+
 def bump(root: Path = ROOT, fetch: Fetch = fetch_json, dry_run: bool = False) -> Report:
     report = Report()
     updated: dict[Path, str] = {}
-    updated.update(bump_actions(sorted((root / "ci_templates").glob("*.jinja")), fetch, report))
+    updated.update(bump_actions(action_sources(root), fetch, report))
     for path, pattern in (
         (root / "template" / ".pre-commit-config.yaml", HOOK_PIN),
         (root / "template" / "Dockerfile.jinja", UV_PIN),

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from harness.gha import JobResult, LocalRunner, github_context, interpolate, load_workflow
+from harness.gha.gh_recorder import fake_gh, gh_calls
 from harness.project import TEMPLATE_ROOT, load_script
-from tests.test_release import fake_gh, gh_calls
 
 bump = load_script(TEMPLATE_ROOT / "scripts" / "bump.py")
 NEW_SHA = "0123456789abcdef0123456789abcdef01234567"
@@ -28,15 +28,15 @@ PINNED = re.compile(r"uses:\s+([\w.-]+/[\w.-]+)\S*@([0-9a-f]{40}) # (\S+)")
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
     """The files bump.py edits, copied."""
-    shutil.copytree(TEMPLATE_ROOT / "ci_templates", tmp_path / "ci_templates")
-    (tmp_path / "template").mkdir()
+    for folder in ("template/.github/workflows", "includes"):
+        shutil.copytree(TEMPLATE_ROOT / folder, tmp_path / folder)
     for name in (".pre-commit-config.yaml", "Dockerfile.jinja"):
         shutil.copy2(TEMPLATE_ROOT / "template" / name, tmp_path / "template" / name)
     return tmp_path
 
 
 def _pins(root: Path) -> dict[str, tuple[str, str]]:
-    text = "".join(path.read_text() for path in sorted((root / "ci_templates").glob("*.jinja")))
+    text = "".join(path.read_text() for path in bump.action_sources(root))
     return {repo: (sha, comment) for repo, sha, comment in PINNED.findall(text)}
 
 
@@ -67,7 +67,8 @@ def test_github_out_of_reach_leaves_the_action_pins_and_says_so(
     root: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     actions = _pins(root)
-    assert actions, "ci_templates pin actions"
+    assert actions, "the generated workflows pin actions"
+    assert "aws-actions/configure-aws-credentials" in actions, "includes/ is bumped too"
     assert bump.main([], root=root, fetch=_github_down) == 0
     out, err = capsys.readouterr()
     assert "GitHub (api.github.com) cannot be reached" in err, err

@@ -13,67 +13,15 @@ import pytest
 from benchmarks import image_size
 from harness import checkers
 from harness.answers import choices, matrix, questions
+from harness.dockerfile import (
+    docker_string,
+    dockerfile_instructions,
+    dockerfile_stages,
+    image_labels,
+)
 from harness.project import Project
 
 VERSIONS = choices(questions()["python_version"])
-
-
-def _instructions(dockerfile: str) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) in order, continuation lines joined, comments dropped."""
-    logical, current = [], ""
-    for line in dockerfile.splitlines():
-        if not current and (not line.strip() or line.lstrip().startswith("#")):
-            continue
-        if line.lstrip().startswith("#"):
-            continue  # a comment inside a continued instruction
-        current += line.rstrip()
-        if current.endswith("\\"):
-            current = current[:-1] + " "
-            continue
-        logical.append(current.strip())
-        current = ""
-    return [
-        (text.split(None, 1)[0].upper(), text.split(None, 1)[1] if " " in text else "")
-        for text in logical
-    ]
-
-
-def _stages(dockerfile: str) -> list[list[tuple[str, str]]]:
-    stages: list[list[tuple[str, str]]] = []
-    for instruction in _instructions(dockerfile):
-        if instruction[0] == "FROM":
-            stages.append([])
-        if stages:
-            stages[-1].append(instruction)
-    return stages
-
-
-def _labels(dockerfile: str) -> dict[str, str]:
-    """The runtime stage's LABEL keys and their values as written (words, not yet read)."""
-    labels = " ".join(args for name, args in _stages(dockerfile)[-1] if name == "LABEL")
-    word = r"""(?:"(?:[^"\\]|\\.)*"|'[^']*'|(?:[^\s"'\\]|\\.)+)+"""
-    return dict(re.findall(rf"([\w.-]+)=({word})", labels))
-
-
-def _docker_string(word: str) -> str:
-    """A word as Docker reads it (BuildKit's shell lexer): quoted and unquoted parts joined; in
-    double quotes a backslash escapes only ", $ and itself, any other stays; out of quotes it
-    escapes any character. An unescaped $ would expand a variable: not expected here."""
-    text, chars, quote = [], iter(word), ""
-    for char in chars:
-        if char == quote or (not quote and char in "\"'"):
-            quote = "" if quote else char
-        elif quote == "'":
-            text.append(char)
-        elif char == "$":
-            raise AssertionError(f"Docker would expand the $ in {word}")
-        elif char == "\\":
-            following = next(chars, "")
-            text.append(following if not quote or following in '"$\\' else char + following)
-        else:
-            text.append(char)
-    assert not quote, f"unterminated quote in {word}"
-    return "".join(text)
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -83,12 +31,12 @@ def test_dockerfile_renders_for_each_python(baked: Callable[..., Project], versi
     project = baked(**next(a for a in matrix() if a.get("python_version", default) == version))
     dockerfile = project.read("Dockerfile")
     package = project.answers["package_name"]
-    instructions = _instructions(dockerfile)
+    instructions = dockerfile_instructions(dockerfile)
 
     # BASE_IMAGE defaults to a stage that is the official slim image: a FROM line that
     # Dependabot's Docker updates can read (they do not read ARG values).
     assert instructions[0] == ("ARG", "BASE_IMAGE=python-slim")
-    stages = _stages(dockerfile)
+    stages = dockerfile_stages(dockerfile)
     assert len(stages) == 3, "the base, a build stage and a runtime stage"
     base, build, runtime = stages
     assert base == [
@@ -115,10 +63,10 @@ def test_dockerfile_renders_for_each_python(baked: Callable[..., Project], versi
     copied = [args for name, args in runtime if name == "COPY"]
     assert any(args.startswith("--from=build /app/.venv") for args in copied)
     assert "models/model.joblib /app/models/model.joblib" in copied
-    labels = _labels(dockerfile)
+    labels = image_labels(dockerfile)
     for key in ["title", "description", "version", "revision", "created", "licenses", "authors"]:
         assert f"org.opencontainers.image.{key}" in labels, key
-    assert _docker_string(labels["org.opencontainers.image.authors"]) == (
+    assert docker_string(labels["org.opencontainers.image.authors"]) == (
         f"{project.answers['author_name']} <{project.answers['author_email']}>"
     )
 
@@ -145,7 +93,7 @@ def test_dockerignore_keeps_the_context_to_what_the_image_needs(
     }
     sources = [
         args.split()[:-1]
-        for name, args in _instructions(project.read("Dockerfile"))
+        for name, args in dockerfile_instructions(project.read("Dockerfile"))
         if name == "COPY" and not args.startswith("--from")
     ]
     for source in (s for group in sources for s in group):
@@ -168,8 +116,8 @@ def test_dockerfile_passes_hadolint_with_healthcheck_required(
     baked: Callable[..., Project], answers: dict[str, str], tmp_path: Path
 ) -> None:
     project = baked(**answers)
-    description = _labels(project.read("Dockerfile"))["org.opencontainers.image.description"]
-    assert _docker_string(description) == project.answers["description"]
+    description = image_labels(project.read("Dockerfile"))["org.opencontainers.image.description"]
+    assert docker_string(description) == project.answers["description"]
     # The project's .hadolint.yaml makes every finding fail (but DL3008: apt versions vary
     # with the base) and DL3057 (no HEALTHCHECK, off in hadolint by default) an error; the
     # flags say it again, whatever the file says.
@@ -236,7 +184,7 @@ def test_build_stage_slims_the_libraries_and_the_benchmark_baseline_does_not(
     baked: Callable[..., Project],
 ) -> None:
     dockerfile = baked().read("Dockerfile")
-    base, build, runtime = _stages(dockerfile)
+    base, build, runtime = dockerfile_stages(dockerfile)
 
     def runs(stage: list[tuple[str, str]]) -> str:
         return " ".join(args for name, args in stage if name == "RUN")
@@ -252,7 +200,7 @@ def test_build_stage_slims_the_libraries_and_the_benchmark_baseline_does_not(
     assert runs(build).index("compileall -q -b") < runs(build).index("--no-editable")
 
     # benchmarks/image_size.py's baseline: the same Dockerfile with the build stage before.
-    before = _stages(image_size.baseline_dockerfile(dockerfile))
+    before = dockerfile_stages(image_size.baseline_dockerfile(dockerfile))
     assert before[0] == base and before[2] == runtime
     assert "UV_COMPILE_BYTECODE=1" in " ".join(args for name, args in before[1] if name == "ENV")
     assert "strip" not in runs(before[1]) and "compileall" not in runs(before[1])

@@ -4,43 +4,17 @@ newest dated entry once, with its text as the notes, and does nothing for an und
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import stat
 from pathlib import Path
 
 import pytest
 
 from harness.gha import LocalRunner, StepFailed, github_context
+from harness.gha.gh_recorder import fake_gh, gh_calls
 from harness.project import TEMPLATE_ROOT, git, load_script
 
 release = load_script(TEMPLATE_ROOT / "scripts" / "release.py")
-
-FAKE_GH = """#!/usr/bin/env python3
-# A stand-in for the GitHub CLI: records each call and the notes file it is given.
-import json, os, sys
-args = sys.argv[1:]
-notes = open(args[args.index("--notes-file") + 1]).read() if "--notes-file" in args else None
-with open(os.environ["FAKE_GH_LOG"], "a") as log:
-    log.write(json.dumps({"args": args, "notes": notes, "repo": os.environ.get("GH_REPO")}) + "\\n")
-if args[:2] == ["issue", "list"]:
-    print(os.environ.get("FAKE_GH_OPEN_ISSUE", ""))
-"""
-
-
-def fake_gh(folder: Path) -> tuple[Path, Path]:
-    """A `gh` on PATH that logs its calls to the returned file."""
-    bin_dir = folder / "bin"
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    gh = bin_dir / "gh"
-    gh.write_text(FAKE_GH)
-    gh.chmod(gh.stat().st_mode | stat.S_IEXEC)
-    return bin_dir, folder / "gh.jsonl"
-
-
-def gh_calls(log: Path) -> list[dict[str, object]]:
-    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
 
 def test_the_changelog_is_well_formed_and_names_every_migration() -> None:

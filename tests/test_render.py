@@ -10,14 +10,15 @@ import sys
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from harness import checkers
 from harness.answers import ask_copier, combination_id, matrix
+from harness.dockerfile import docker_string, image_labels
 from harness.project import Project
-from tests.test_dockerfile import _docker_string, _labels
 
 # Every choice of every question, as harness/answers.py derives the combinations from copier.yml,
 # then named combinations for what the derivation does not reach: a remote's own URL and a
@@ -159,9 +160,14 @@ def test_project_renders_well_formed(
     baked: Callable[..., Project], answers: dict[str, str]
 ) -> None:
     project = baked(**answers)
-    package = project.answers["package_name"]
-    task = project.answers["task"]
+    _every_file_parses(project)
+    _params_and_data(project)
+    pyproject = tomllib.loads(project.read("pyproject.toml"))
+    _free_text_answers(project, pyproject)
+    _names_versions_and_dependencies(project, pyproject)
 
+
+def _every_file_parses(project: Project) -> None:
     for name in sorted(_files(project)):
         path = project.path / name
         text = path.read_text()
@@ -178,6 +184,10 @@ def test_project_renders_well_formed(
         elif path.suffix == ".py":
             compile(text, str(path), "exec")  # a SyntaxError fails; no .pyc is written
 
+
+def _params_and_data(project: Project) -> None:
+    package = project.answers["package_name"]
+    task = project.answers["task"]
     params = yaml.safe_load(project.read("params.yaml"))
     assert params["train"]["model"] == project.answers["model"]
     assert params["train"][project.answers["model"]] is not None, (
@@ -204,7 +214,10 @@ def test_project_renders_well_formed(
             "raw": f"data/raw/{name}",
             "current": "data/prepared/test.parquet",
         }
-    pyproject = tomllib.loads(project.read("pyproject.toml"))
+
+
+def _free_text_answers(project: Project, pyproject: dict[str, Any]) -> None:
+    package = project.answers["package_name"]
     # Free-text answers: each string literal holds exactly the answer, prose the trimmed answer.
     description, author = project.answers["description"], project.answers["author_name"]
     assert pyproject["project"]["description"] == description
@@ -219,9 +232,9 @@ def test_project_renders_well_formed(
     assert desc.replace("\\${", "${") == description
     docstring = ast.get_docstring(ast.parse(project.read(f"src/{package}/__init__.py")))
     assert docstring is not None and docstring.startswith(f"{description.strip()}.\n")
-    labels = _labels(project.read("Dockerfile"))
-    assert _docker_string(labels["org.opencontainers.image.description"]) == description
-    assert _docker_string(labels["org.opencontainers.image.authors"]) == (
+    labels = image_labels(project.read("Dockerfile"))
+    assert docker_string(labels["org.opencontainers.image.description"]) == description
+    assert docker_string(labels["org.opencontainers.image.authors"]) == (
         f"{author} <{project.answers['author_email']}>"
     )
     heading, blank, summary = project.read("README.md").splitlines()[:3]
@@ -232,6 +245,9 @@ def test_project_renders_well_formed(
     assert re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", summary) == f"{description.strip()}."
     if project.has_file("LICENSE"):
         assert f" {author.strip()}\n" in project.read("LICENSE")
+
+
+def _names_versions_and_dependencies(project: Project, pyproject: dict[str, Any]) -> None:
     # A valid distribution name (PEP 508), also the image, model and DVC storage name.
     assert re.fullmatch(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?", pyproject["project"]["name"])
     assert "project_slug" not in project.answers, "derived, not an answer to remember"

@@ -2,7 +2,7 @@
 start CD and which of them move the image's `latest`, what a workflow reads from an event's
 payload, a dispatch input on its way into a shell, and the pull requests' labels.
 
-The workflows run here with harness/gha.py; the Makefile with real make.
+The workflows run here with harness/gha/; the Makefile with real make.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""End to end: the generated project's workflows, run here step by step (harness/gha.py).
+"""End to end: the generated project's workflows, run here step by step (harness/gha/).
 
 A default project is generated, set up, run and committed as a user would before the first
 push, then pushed to a bare repository that stands in for GitHub. Each job starts from a fresh
@@ -25,6 +25,7 @@ import pytest
 
 from harness.gha import (
     GitHubRepo,
+    JobResult,
     LocalRunner,
     StepFailed,
     filter_matches,
@@ -133,15 +134,7 @@ def test_ci_workflow_passes_on_the_first_push(pushed: tuple[Project, Path], tmp_
 def test_ci_of_a_project_made_from_a_private_file(template_repo: Path, tmp_path: Path) -> None:
     """Own data, no DVC remote on the runner: tests green on the fixture, the pipeline says why
     it did not run, and nothing fails obscurely."""
-    rng = random.Random(0)
-    rows = ["petal_length,petal_width,colour,species"]
-    for species, (length, width) in {"setosa": (1.5, 0.3), "virginica": (5.5, 2.0)}.items():
-        for _ in range(150):
-            colour = rng.choice(["blue", "white", "purple"])
-            rows.append(
-                f"{rng.gauss(length, 0.4):.2f},{rng.gauss(width, 0.3):.2f},{colour},{species}"
-            )
-    (tmp_path / "iris.csv").write_text("\n".join(rows) + "\n")
+    _iris_table(tmp_path / "iris.csv")
     project = bake_project(
         template_repo,
         tmp_path / "iris-model",
@@ -176,10 +169,27 @@ def test_ci_of_a_project_made_from_a_private_file(template_repo: Path, tmp_path:
     assert pipeline.outputs == {"trained": "false"}
     assert pipeline.step("Pipeline").conclusion == "skipped"
     assert not (runner.artifacts / "model").exists()
+    _monitor_without_data_says_what_to_configure(project, origin, tmp_path / "monitor")
 
-    # The weekly monitor there: no data to compare, so no verdict; green, and the summary says
-    # what to configure (make ci-data without CI_DATA_OPTIONAL failed it every week).
-    runner, log = _monitor_runner(origin, tmp_path / "monitor", "schedule")
+
+def _iris_table(path: Path) -> None:
+    rng = random.Random(0)
+    rows = ["petal_length,petal_width,colour,species"]
+    for species, (length, width) in {"setosa": (1.5, 0.3), "virginica": (5.5, 2.0)}.items():
+        for _ in range(150):
+            colour = rng.choice(["blue", "white", "purple"])
+            rows.append(
+                f"{rng.gauss(length, 0.4):.2f},{rng.gauss(width, 0.3):.2f},{colour},{species}"
+            )
+    path.write_text("\n".join(rows) + "\n")
+
+
+def _monitor_without_data_says_what_to_configure(
+    project: Project, origin: Path, folder: Path
+) -> None:
+    """The weekly monitor there: no data to compare, so no verdict; green, and the summary says
+    what to configure (make ci-data without CI_DATA_OPTIONAL failed it every week)."""
+    runner, log = _monitor_runner(origin, folder, "schedule")
     results = runner.run(project.path / ".github" / "workflows" / "monitor.yml")
     assert {job: r.result for job, r in results.items()} == {
         "drift": "success",
@@ -265,16 +275,32 @@ def test_monitor_workflow_flags_the_drifted_batch_and_opens_one_issue(
     assert "actions/runs/4242" in issue.output
     assert "**No retraining was started**" in issue.output, issue.output
     assert not _gh_calls(log)
+    results = _new_data_dispatches_retraining(runner, monitor, results, log)
+    _on_github_one_issue_then_comments(origin, tmp_path, monitor, drifted, results, log)
 
-    # With new data committed (make new-data says so), the retrain workflow is dispatched on
-    # the default branch, with the job's token, and the issue says it was.
-    drift.outputs["new_data"] = "true"
+
+def _new_data_dispatches_retraining(
+    runner: LocalRunner, monitor: Path, results: dict[str, JobResult], log: Path
+) -> dict[str, JobResult]:
+    """With new data committed (make new-data says so), the retrain workflow is dispatched on
+    the default branch, with the job's token, and the issue says it was."""
+    results["drift"].outputs["new_data"] = "true"
     results = runner.run(monitor, jobs=["issue", "retrain"], results=results)
     assert "the Retrain workflow was started" in results["issue"].step("Open the drift").output
     calls = _gh_calls(log)
     assert [call["args"] for call in calls] == [["workflow", "run", "retrain.yml", "--ref", "main"]]
     assert calls[0]["token"] == "fake-github-token" and calls[0]["repo"] == REPOSITORY
+    return results
 
+
+def _on_github_one_issue_then_comments(
+    origin: Path,
+    tmp_path: Path,
+    monitor: Path,
+    drifted: str,
+    results: dict[str, JobResult],
+    log: Path,
+) -> None:
     # On GitHub: the first drift opens the issue, a later one comments on the open issue.
     for open_issues, expected in (("[]", "create"), ('[{"number": 7}]', "comment")):
         log.unlink()

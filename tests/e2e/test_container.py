@@ -266,7 +266,6 @@ def test_every_model_answer_fits_and_predicts_in_the_image(image: Image) -> None
 
 def test_container_serves_as_non_root_and_stops_within_grace(image: Image, tmp_path: Path) -> None:
     port = free_port()
-    base = f"http://127.0.0.1:{port}"
     healthcheck = image.config["Healthcheck"]["Test"][1:]
     log_path = tmp_path / "server.log"
     with _container(image.ref) as ctr, log_path.open("w") as log:
@@ -280,56 +279,19 @@ def test_container_serves_as_non_root_and_stops_within_grace(image: Image, tmp_p
         )
         started: list[int] = []
         try:
-            _wait_ready(server, f"{base}/readyz", log_path)
+            _wait_ready(server, f"http://127.0.0.1:{port}/readyz", log_path)
             started = _descendants(server.pid)
             check = _in_container(ctr, port, *healthcheck)
             assert check.returncode == 0, (
                 f"the image's HEALTHCHECK fails on a ready service: {check.stderr}"
             )
-
-            request = json.loads(image.project.read("examples/request.json"))
-            answer = httpx.post(f"{base}/predict", json=request, timeout=30)
-            assert answer.status_code == 200, answer.text
-            predictions = answer.json()
-            assert [p["customer_id"] for p in predictions] == [
-                r["customer_id"] for r in request["records"]
-            ]
-            assert all(p["prediction"] in (0, 1) for p in predictions)
-            malformed = httpx.post(
-                f"{base}/predict",
-                content=b'{"records": [',
-                timeout=30,
-                headers={"Content-Type": "application/json"},
-            )
-            assert 400 <= malformed.status_code < 500, (malformed.status_code, malformed.text)
-
+            _serves_predictions_and_refuses_a_malformed_body(image, port)
             main = _server_process(server.pid, image.command)
             for pid in [main, *[p for p in _descendants(main)]]:
                 uids = _uids(pid)
                 assert uids and all(u == SERVICE_UID for u in uids), f"pid {pid} runs as {uids}"
-
-            # A request still arriving when SIGTERM comes: the server waits for it, but no
-            # longer than its graceful-shutdown timeout, inside the orchestrator's grace.
-            body = json.dumps(request).encode()
-            slow = socket.create_connection(("127.0.0.1", port))
-            slow.sendall(
-                b"POST /predict HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
-                b"Content-Length: %d\r\n\r\n" % len(body) + body[:10]
-            )
-            time.sleep(0.5)
-            stop = time.monotonic()
-            os.kill(main, signal.SIGTERM)
-            try:
-                returncode = server.wait(timeout=STOP_GRACE_S)
-            except subprocess.TimeoutExpired:
-                pytest.fail(
-                    f"still running {STOP_GRACE_S} s after SIGTERM: Docker would SIGKILL it"
-                )
-            stopped_in = time.monotonic() - stop
-            slow.close()
-            assert returncode == 0, log_path.read_text()[-4000:]
+            _stops_within_grace_with_a_request_in_flight(image, server, main, port, log_path)
             assert not [p for p in started if _alive(p)], "worker processes outlived the server"
-            print(f"stopped {stopped_in:.1f} s after SIGTERM, with a request in flight")
         finally:
             if server.poll() is None:
                 for pid in [*started, server.pid]:
@@ -337,16 +299,59 @@ def test_container_serves_as_non_root_and_stops_within_grace(image: Image, tmp_p
                 server.wait(timeout=30)
         down = _in_container(ctr, port, *healthcheck)
         assert down.returncode != 0, "the HEALTHCHECK must fail when the service is down"
-        # It wrote nowhere but /tmp: a read-only root filesystem with a tmpfs on /tmp works.
-        # (The runtime, not the service, sets up /run and /etc's hosts, hostname, resolv.conf.)
-        written = sorted(
-            "/" + str(path.relative_to(rootfs)) for path in _changed_since(rootfs, since)
-        )
-        runtime = {"/tmp", "/run", "/etc", "/etc/hosts", "/etc/hostname", "/etc/resolv.conf"}
-        elsewhere = [p for p in written if p not in runtime and not p.startswith("/tmp/")]
-        assert not elsewhere, f"the service wrote outside /tmp: {elsewhere}"
+        _wrote_nothing_outside_tmp(rootfs, since)
     log_text = log_path.read_text()
     assert "Service" in log_text and "initialized" in log_text, log_text[-4000:]
+
+
+def _serves_predictions_and_refuses_a_malformed_body(image: Image, port: int) -> None:
+    base = f"http://127.0.0.1:{port}"
+    request = json.loads(image.project.read("examples/request.json"))
+    answer = httpx.post(f"{base}/predict", json=request, timeout=30)
+    assert answer.status_code == 200, answer.text
+    predictions = answer.json()
+    assert [p["customer_id"] for p in predictions] == [r["customer_id"] for r in request["records"]]
+    assert all(p["prediction"] in (0, 1) for p in predictions)
+    malformed = httpx.post(
+        f"{base}/predict",
+        content=b'{"records": [',
+        timeout=30,
+        headers={"Content-Type": "application/json"},
+    )
+    assert 400 <= malformed.status_code < 500, (malformed.status_code, malformed.text)
+
+
+def _stops_within_grace_with_a_request_in_flight(
+    image: Image, server: subprocess.Popen, main: int, port: int, log_path: Path
+) -> None:
+    """A request still arriving when SIGTERM comes: the server waits for it, but no longer
+    than its graceful-shutdown timeout, inside the orchestrator's grace."""
+    body = json.dumps(json.loads(image.project.read("examples/request.json"))).encode()
+    slow = socket.create_connection(("127.0.0.1", port))
+    slow.sendall(
+        b"POST /predict HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n"
+        b"Content-Length: %d\r\n\r\n" % len(body) + body[:10]
+    )
+    time.sleep(0.5)
+    stop = time.monotonic()
+    os.kill(main, signal.SIGTERM)
+    try:
+        returncode = server.wait(timeout=STOP_GRACE_S)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"still running {STOP_GRACE_S} s after SIGTERM: Docker would SIGKILL it")
+    stopped_in = time.monotonic() - stop
+    slow.close()
+    assert returncode == 0, log_path.read_text()[-4000:]
+    print(f"stopped {stopped_in:.1f} s after SIGTERM, with a request in flight")
+
+
+def _wrote_nothing_outside_tmp(rootfs: Path, since: float) -> None:
+    """It wrote nowhere but /tmp: a read-only root filesystem with a tmpfs on /tmp works.
+    (The runtime, not the service, sets up /run and /etc's hosts, hostname, resolv.conf.)"""
+    written = sorted("/" + str(path.relative_to(rootfs)) for path in _changed_since(rootfs, since))
+    runtime = {"/tmp", "/run", "/etc", "/etc/hosts", "/etc/hostname", "/etc/resolv.conf"}
+    elsewhere = [p for p in written if p not in runtime and not p.startswith("/tmp/")]
+    assert not elsewhere, f"the service wrote outside /tmp: {elsewhere}"
 
 
 def test_image_size_benchmark(image: Image) -> None:

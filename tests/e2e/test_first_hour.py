@@ -12,8 +12,8 @@ PATH, as printed in the README, but in the form the README gives for local use:
   commands are left to tests/e2e/test_container.py (no Docker engine here: see SKIP).
 
 `test_first_hour` and `test_readme_commands_run_in_order` print the wall time of each step
-(`pytest -s`): the README's "The first hour, timed" records them. Also here: a push to CI of a
-project as `copier copy` left it, and a `copier update` that conflicts.
+(`pytest -s`): "The first hour, timed" in benchmarks/README.md records them. Also here: a push
+to CI of a project as `copier copy` left it, and a `copier update` that conflicts.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness.gha import LocalRunner, StepFailed, github_context
+from harness.gha import JobResult, LocalRunner, StepFailed, github_context
 from harness.project import Project, bake_project, free_port, git, tool_env
 from harness.readme import (
     Service,
@@ -75,12 +75,22 @@ def _table(path: Path, target: str, rows: int, seed: int) -> Path:
 def test_first_hour(template_repo: Path, tmp_path: Path, shell: Shell) -> None:
     steps = Steps("The first hour")
     readme = (template_repo / "README.md").read_text()
-
-    # A fresh clone; "Try it": make demo (make test is this suite).
-    clone = tmp_path / "copier-mlops"
-    steps.run("git clone", shell, f"git clone --quiet {template_repo} {clone} && cd {clone}")
     service = Service(shell, tmp_path / "logs")
     session = Session(shell, service, steps)
+    _try_it_from_a_fresh_clone(readme, template_repo, tmp_path, session)
+    project, generated = _use_it_for_real(readme, template_repo, tmp_path, session)
+    _serve_and_predict(project, session)
+    _broken_data_and_the_way_back(project, generated, session)
+    steps.report()
+
+
+def _try_it_from_a_fresh_clone(
+    readme: str, template_repo: Path, tmp_path: Path, session: Session
+) -> None:
+    """A fresh clone; "Try it": make demo (make test is this suite)."""
+    shell, steps = session.shell, session.steps
+    clone = tmp_path / "copier-mlops"
+    steps.run("git clone", shell, f"git clone --quiet {template_repo} {clone} && cd {clone}")
     try_it = commands(bash_blocks(section(readme, "Try it"))[0])
     assert [c.text for c in try_it] == ["make demo", "make test"]
     start = time.monotonic()
@@ -90,7 +100,12 @@ def test_first_hour(template_repo: Path, tmp_path: Path, shell: Shell) -> None:
     assert (clone / "demo" / "my-model" / "reports" / "drift.html").is_file()
     session.run(try_it[1])
 
-    # A second project, with non-default answers: "Use it for real" on one's own table.
+
+def _use_it_for_real(
+    readme: str, template_repo: Path, tmp_path: Path, session: Session
+) -> tuple[Project, str]:
+    """A second project, with non-default answers: "Use it for real" on one's own table."""
+    shell = session.shell
     own = tmp_path / "own"
     own.mkdir()
     _table(own / "penguins.csv", "species", rows=600, seed=1)
@@ -105,8 +120,12 @@ def test_first_hour(template_repo: Path, tmp_path: Path, shell: Shell) -> None:
         session.run(command)
     assert shell.env("VIRTUAL_ENV") == str(project.path / ".venv")
     assert shutil.which("uv", path=shell.env("PATH")) is None
+    return project, generated
 
-    # Serve on another port, as the README says, and predict; the URLs it names answer.
+
+def _serve_and_predict(project: Project, session: Session) -> None:
+    """Serve on another port, as the README says, and predict; the URLs it names answer."""
+    shell, steps, service = session.shell, session.steps, session.service
     port = free_port()
     seconds = service.start(f"PORT={port} make serve", port)
     steps.add(f"PORT={port} make serve (until /readyz answers)", seconds)
@@ -120,7 +139,12 @@ def test_first_hour(template_repo: Path, tmp_path: Path, shell: Shell) -> None:
     assert f"port {port} is already in use" in taken and len(taken.splitlines()) <= 2, taken
     code, nothing = shell.run(f"PORT={free_port()} make predict")
     assert code == 2 and "no service answers on port" in nothing, nothing
-    # Integers: the service refuses what the batch CLI refuses (|x| < 2**63 as float64).
+    _integers_beyond_float64_refused(project, shell, port)
+    service.stop()
+
+
+def _integers_beyond_float64_refused(project: Project, shell: Shell, port: int) -> None:
+    """The service refuses what the batch CLI refuses (|x| < 2**63 as float64)."""
     record = json.loads(project.read("examples/request.json"))["records"][0]
     for year, status in [(2**63 - 513, 200), (2**63 - 512, 400), (10**30, 400)]:
         body = {"records": [{**record, "year": year}]}
@@ -134,10 +158,12 @@ def test_first_hour(template_repo: Path, tmp_path: Path, shell: Shell) -> None:
     )
     code, refused = shell.run("make predict-batch INPUT=reports/years.csv OUTPUT=reports/out.csv")
     assert code == 2 and "'year': 1 row(s) not of type integer (row 2)" in refused, refused
-    service.stop()
 
-    # Break the data: make pipeline stops with one line; the .dvc file still tracks the last
-    # good data; the README's way back restores it.
+
+def _broken_data_and_the_way_back(project: Project, generated: str, session: Session) -> None:
+    """Break the data: make pipeline stops with one line; the .dvc file still tracks the last
+    good data; the README's way back restores it."""
+    shell, steps = session.shell, session.steps
     raw = project.path / "data" / "raw" / "penguins.csv"
     good = raw.read_bytes()
     lines = good.decode().splitlines()
@@ -155,7 +181,6 @@ def test_first_hour(template_repo: Path, tmp_path: Path, shell: Shell) -> None:
         session.run(command)
     assert raw.read_bytes() == good
     steps.run("make pipeline (restored: nothing to rerun)", shell, "make pipeline")
-    steps.report()
 
 
 # --- every README command, in order --------------------------------------------------------------
@@ -227,41 +252,58 @@ def test_first_push_before_setup_is_green(
     project.commit("Initial commit from copier copy")
     origin = tmp_path / "origin.git"
     git(tmp_path, "clone", "--quiet", "--bare", str(project.path), str(origin))
+    sha = git(origin, "rev-parse", "main").strip()
+    runner = _runner_outside_ci(origin, tmp_path / "run", sha)
+    # The container job's set-up is the same `make ci-setup` step (test_ci_steps runs it).
+    jobs = ["lint", "test", "pipeline"] if dataset == "sample" else ["test", "pipeline"]
+    results = runner.run(project.path / ".github" / "workflows" / "ci.yml", jobs)
+    if dataset == "sample":
+        _ci_set_itself_up(results, jobs)
+    else:
+        _ci_says_what_to_do(results)
+    _other_workflows_before_setup(runner, project, sha, dataset)
+
+
+def _runner_outside_ci(origin: Path, folder: Path, sha: str) -> LocalRunner:
+    """A runner of the push to main, with none of this machine's own CI variables."""
     env = tool_env()
     for key in list(env):
         if key.startswith(("GITHUB_", "RUNNER_")) or key in {"DRY_RUN", "CI"}:
             del env[key]
-    sha = git(origin, "rev-parse", "main").strip()
-    runner = LocalRunner(
+    return LocalRunner(
         origin,
-        tmp_path / "run",
+        folder,
         base_env=env,
         github=github_context("push", repository="octo/my-model", sha=sha),
         secrets={"GITHUB_TOKEN": "fake-github-token"},
     )
-    # The container job's set-up is the same `make ci-setup` step (test_ci_steps runs it).
-    jobs = ["lint", "test", "pipeline"] if dataset == "sample" else ["test", "pipeline"]
-    results = runner.run(project.path / ".github" / "workflows" / "ci.yml", jobs)
 
-    if dataset == "sample":
-        assert {job: r.result for job, r in results.items()} == dict.fromkeys(jobs, "success")
-        for job in ("lint", "test", "pipeline"):
-            assert "### Set up by CI" in results[job].summary, results[job].summary
-        assert " passed" in results["test"].step("Tests").output
-        assert results["pipeline"].outputs == {"trained": "true"}
-    else:
-        assert {job: r.result for job, r in results.items()} == {
-            "test": "success",
-            "pipeline": "success",
-        }
-        for job in ("test", "pipeline"):
-            assert "### Not set up yet" in results[job].summary, results[job].summary
-            assert "make setup" in results[job].summary
-        assert results["test"].step("Tests").conclusion == "skipped"
-        assert results["pipeline"].step("Pipeline").conclusion == "skipped"
 
-    # The other workflows under UV_LOCKED=1 set the project up too (they failed with "Unable
-    # to find lockfile"): the scheduled monitor's drift job is green, and says why.
+def _ci_set_itself_up(results: dict[str, JobResult], jobs: list[str]) -> None:
+    assert {job: r.result for job, r in results.items()} == dict.fromkeys(jobs, "success")
+    for job in ("lint", "test", "pipeline"):
+        assert "### Set up by CI" in results[job].summary, results[job].summary
+    assert " passed" in results["test"].step("Tests").output
+    assert results["pipeline"].outputs == {"trained": "true"}
+
+
+def _ci_says_what_to_do(results: dict[str, JobResult]) -> None:
+    assert {job: r.result for job, r in results.items()} == {
+        "test": "success",
+        "pipeline": "success",
+    }
+    for job in ("test", "pipeline"):
+        assert "### Not set up yet" in results[job].summary, results[job].summary
+        assert "make setup" in results[job].summary
+    assert results["test"].step("Tests").conclusion == "skipped"
+    assert results["pipeline"].step("Pipeline").conclusion == "skipped"
+
+
+def _other_workflows_before_setup(
+    runner: LocalRunner, project: Project, sha: str, dataset: str
+) -> None:
+    """The other workflows under UV_LOCKED=1 set the project up too (they failed with "Unable
+    to find lockfile"): the scheduled monitor's drift job is green, and says why."""
     runner.github = github_context("schedule", repository="octo/my-model", sha=sha)
     workflows = project.path / ".github" / "workflows"
     drift = runner.run(workflows / "monitor.yml", ["drift"])["drift"]

@@ -69,27 +69,60 @@ def _stages_run(output: str) -> list[str]:
 def test_whole_lifecycle(bake, answers: dict[str, str], tmp_path: Path) -> None:
     project = bake(**answers)
     env = _python_env(project.answers["python_version"])
-    package, task = project.answers["package_name"], project.answers["task"]
+    _set_up(project, env, lint_untracked=not answers)
+    project.commit("Initial commit")  # runs the pre-commit hooks on every generated file
+    _pipeline(project, env)
+    project.commit("Run the pipeline")
+    _params_and_experiments(project, env)
+    if not answers:  # the search runs the same DVC for every answer set: checked once
+        _tune(project, env)
 
-    # --- set up: twice, the second must be a harmless no-op -------------------------------
+    # --- tests and lint ------------------------------------------------------------------------
+    tests = project.run("make", "test", env=env)
+    assert " passed" in tests.stdout and "failed" not in tests.stdout
+    if not answers:  # every hook on every file; the fast tests lint each answer set's render
+        project.run("make", "lint", env=env)
+        assert git(project.path, "status", "--porcelain").strip() == "", "make lint changed files"
+
+    _serve_and_predict(project, env)
+    # --- batch predictions ---------------------------------------------------------------
+    batch = ["INPUT=data/current/customers.csv", "OUTPUT=reports/predictions.csv"]
+    project.run("make", "predict-batch", *batch, env=env)
+    assert len(project.read("reports/predictions.csv").splitlines()) == 1001
+    _monitor(project, env)
+
+    # --- dvc push, then a fresh clone gets data and model back -----------------------------------
+    project.run("uv", "run", "dvc", "push", env=env)
+    if not answers:  # the remote is the same local folder for every journey: checked once
+        _clone_and_pull(project, env, tmp_path / "clone")
+
+
+def _set_up(project: Project, env: dict[str, str], lint_untracked: bool) -> None:
+    """make setup twice, the second a harmless no-op; before the first commit, make lint checks
+    the files git does not track."""
+    package = project.answers["package_name"]
     project.run("make", "setup", env=env)
     assert project.has_file("uv.lock") and project.has_file("data/raw/customers.csv.dvc")
     second = project.run("make", "setup", env=env)
     assert "data/raw/customers.csv: present" in second.stdout
     assert (project.path / ".git" / "hooks" / "pre-commit").exists()
-    if not answers:  # before the first commit, make lint checks the files git does not track
-        scratch = project.path / "src" / package / "scratch.py"
-        scratch.write_text("value = undefined_name\n")
-        unlinted = project.run("make", "lint", check=False, env=env)
-        assert unlinted.returncode != 0, unlinted.stdout
-        assert "F821" in unlinted.stdout, unlinted.stdout
-        assert f"src/{package}/scratch.py:1:9" in unlinted.stdout, unlinted.stdout
-        scratch.unlink()
-        linted = project.run("make", "lint", env=env)
-        assert re.search(r"^ruff check\.+Passed$", linted.stdout, re.M), linted.stdout
-    project.commit("Initial commit")  # runs the pre-commit hooks on every generated file
+    if not lint_untracked:
+        return
+    scratch = project.path / "src" / package / "scratch.py"
+    scratch.write_text("value = undefined_name\n")
+    unlinted = project.run("make", "lint", check=False, env=env)
+    assert unlinted.returncode != 0, unlinted.stdout
+    assert "F821" in unlinted.stdout, unlinted.stdout
+    assert f"src/{package}/scratch.py:1:9" in unlinted.stdout, unlinted.stdout
+    scratch.unlink()
+    linted = project.run("make", "lint", env=env)
+    assert re.search(r"^ruff check\.+Passed$", linted.stdout, re.M), linted.stdout
 
-    # --- pipeline ----------------------------------------------------------------------------
+
+def _pipeline(project: Project, env: dict[str, str]) -> None:
+    """make pipeline: every stage, a model better than the baseline, its plots and card; a
+    second dvc repro does nothing."""
+    task = project.answers["task"]
     first = project.run("make", "pipeline", env=env)
     assert _stages_run(first.stdout) == ["prepare", "features", "train", "evaluate", "model_card"]
     metrics = json.loads(project.read("metrics/metrics.json"))
@@ -114,8 +147,11 @@ def test_whole_lifecycle(bake, answers: dict[str, str], tmp_path: Path) -> None:
     read = f"from dvc.repo import Repo; print(*(a.desc for a in {artifacts}))"
     described = project.run("uv", "run", "python", "-c", read, env=env)
     assert described.stdout.strip() == project.answers["description"], described.stdout
-    project.commit("Run the pipeline")
 
+
+def _params_and_experiments(project: Project, env: dict[str, str]) -> None:
+    """An unused model's parameter retrains nothing, a train parameter reruns train and
+    evaluate only; dvc exp run and apply, back to the committed model."""
     params = yaml.safe_load(project.read("params.yaml"))
     # Tuning a model that is not the chosen one retrains nothing (dvc.yaml lists the keys).
     chosen = params["train"]["model"]
@@ -145,25 +181,12 @@ def test_whole_lifecycle(bake, answers: dict[str, str], tmp_path: Path) -> None:
     project.run("uv", "run", "dvc", "exp", "apply", "HEAD", env=env)  # back to the committed model
     project.run("uv", "run", "dvc", "checkout", env=env)
     assert git(project.path, "status", "--porcelain").strip() == ""
-    if not answers:  # the search runs the same DVC for every answer set: checked once
-        _tune(project, env)
 
-    # --- tests and lint ------------------------------------------------------------------------
-    tests = project.run("make", "test", env=env)
-    assert " passed" in tests.stdout and "failed" not in tests.stdout
-    if not answers:  # every hook on every file; the fast tests lint each answer set's render
-        project.run("make", "lint", env=env)
-        assert git(project.path, "status", "--porcelain").strip() == "", "make lint changed files"
 
-    # --- serve ---------------------------------------------------------------------------------
-    _serve_and_predict(project, env)
-
-    # --- batch predictions ---------------------------------------------------------------
-    batch = ["INPUT=data/current/customers.csv", "OUTPUT=reports/predictions.csv"]
-    project.run("make", "predict-batch", *batch, env=env)
-    assert len(project.read("reports/predictions.csv").splitlines()) == 1001
-
-    # --- monitor -------------------------------------------------------------------------------
+def _monitor(project: Project, env: dict[str, str]) -> None:
+    """make monitor: too little traffic for a verdict, the drifted batch flagged (exit 1 from
+    the monitor's own command), an undrifted one passed."""
+    package = project.answers["package_name"]
     # The service logged what it answered (make predict's records): too few for a verdict.
     served = project.run("make", "monitor", env=env)
     assert "not enough traffic" in served.stderr
@@ -194,11 +217,8 @@ def test_whole_lifecycle(bake, answers: dict[str, str], tmp_path: Path) -> None:
     calm = project.run("make", "monitor", "CURRENT=reports/same.csv", env=env)
     assert "no drift" in calm.stderr
 
-    # --- dvc push, then a fresh clone gets data and model back -----------------------------------
-    project.run("uv", "run", "dvc", "push", env=env)
-    if answers:  # the remote is the same local folder for every journey: checked once, below
-        return
-    clone = tmp_path / "clone"
+
+def _clone_and_pull(project: Project, env: dict[str, str], clone: Path) -> None:
     run("git", "clone", "--quiet", str(project.path), str(clone))
     cloned = Project(clone, project.answers)
     cloned.run("uv", "sync", env=env)

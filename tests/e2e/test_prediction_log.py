@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import boto3
 import httpx
@@ -29,6 +30,7 @@ import yaml
 from harness.project import (
     MOTO_CREDENTIALS,
     Project,
+    Server,
     descendants,
     free_port,
     moto_s3,
@@ -297,6 +299,26 @@ def test_killing_every_process_under_load_loses_at_most_a_second(
     port = free_port()
     command = ["make", "serve", f"PORT={port}"]
     server = start_server(command, project.path, port, env, tmp_path / "first.log")
+    answered, killed_at, clients = _kill_everything_under_load(server, record)
+    assert len(answered) > 500, len(answered)
+    spool = project.path / "logs" / "crash" / ".spool"
+    assert list(spool.glob("*.jsonl")), "nothing spooled"
+    counted = _restart_and_recover(project, env, spool, tmp_path / "second.log")
+    logged = [row[0] for row in _logged(project, "logs/crash", ["_request_id"])]
+    assert len(logged) == len(set(logged)), "a row was logged twice"
+    missing = {request_id for request_id, _ in answered} - set(logged)
+    late = {request_id for request_id, when in answered if when > killed_at - 1.0}
+    assert missing <= late, sorted(missing - late)[:10]
+    # Counted: what the workers had accepted and not spooled; a response on its way out
+    # when the kill came may have been answered and never accepted (one a client at most).
+    assert len(missing) - clients <= counted <= len(late), (len(missing), counted)
+
+
+def _kill_everything_under_load(
+    server: Server, record: dict[str, Any]
+) -> tuple[list[tuple[str, float]], float, int]:
+    """Eight clients for five seconds, then SIGKILL to every process of the service: what was
+    answered (request id, when), when the kill came, and how many clients there were."""
     answered: list[tuple[str, float]] = []
     stop = threading.Event()
 
@@ -327,11 +349,12 @@ def test_killing_every_process_under_load_loses_at_most_a_second(
     for client in clients:
         client.join()
     server.stop()
-    assert len(answered) > 500, len(answered)
-    spool = project.path / "logs" / "crash" / ".spool"
-    assert list(spool.glob("*.jsonl")), "nothing spooled"
+    return answered, killed_at, len(clients)
 
-    with serving(project, env=env, log=tmp_path / "second.log") as again:
+
+def _restart_and_recover(project: Project, env: dict[str, str], spool: Path, log: Path) -> float:
+    """The next start recovers the dead workers' spools; what it counts as lost in the crash."""
+    with serving(project, env=env, log=log) as again:
         deadline = time.monotonic() + 60
         while "prediction log: recovered" not in again.read_log() or any(
             not _alive(int(p.name.split("-")[0])) for p in spool.glob("*.ledger")
@@ -346,14 +369,7 @@ def test_killing_every_process_under_load_loses_at_most_a_second(
             if line.startswith(DROPPED) and 'reason="lost_in_crash"' in line
         )
     assert "recovered" in again.read_log(), again.read_log()[-3000:]
-    logged = [row[0] for row in _logged(project, "logs/crash", ["_request_id"])]
-    assert len(logged) == len(set(logged)), "a row was logged twice"
-    missing = {request_id for request_id, _ in answered} - set(logged)
-    late = {request_id for request_id, when in answered if when > killed_at - 1.0}
-    assert missing <= late, sorted(missing - late)[:10]
-    # Counted: what the workers had accepted and not spooled; a response on its way out
-    # when the kill came may have been answered and never accepted (one a client at most).
-    assert len(missing) - len(clients) <= counted <= len(late), (len(missing), counted)
+    return counted
 
 
 def _alive(pid: int) -> bool:

@@ -90,6 +90,20 @@ def test_real_table_with_a_timestamp_leak_index_and_calendar_feature(bake, tmp_p
         target_column="weather",
         timestamp_column="observed_at",
     )
+    _adopted_with_a_leak_and_an_index_excluded(project)
+    _calendar_features_and_a_time_split(project)
+    project.commit("Train")
+
+    _explained(project)
+    # The project's own tests: its monitor test labels a batch with a class (fog) that the
+    # test split lacks, which crashed inside Evidently.
+    tests = project.run("make", "test", env={"PYTEST_ADDOPTS": "-m 'not integration'"})
+    assert " passed" in tests.stdout and "failed" not in tests.stdout, tests.stdout[-3000:]
+    _monitor_labels_with_fog(project)
+    _served_with_the_event_time_required(project)
+
+
+def _adopted_with_a_leak_and_an_index_excluded(project: Project) -> None:
     setup = project.run("make", "setup")
     columns = yaml.safe_load(project.read("schema.yaml"))["columns"]
     assert columns["row"]["role"] == "excluded", columns["row"]
@@ -103,6 +117,8 @@ def test_real_table_with_a_timestamp_leak_index_and_calendar_feature(bake, tmp_p
     assert low < 0 < 20 < high
     assert "range" not in columns["observed_at"]  # the event time always moves past training's
 
+
+def _calendar_features_and_a_time_split(project: Project) -> None:
     # A calendar feature of the timestamp, as the README shows: the column stays the split key.
     schema = project.path / "schema.yaml"
     text = schema.read_text()
@@ -124,15 +140,9 @@ def test_real_table_with_a_timestamp_leak_index_and_calendar_feature(bake, tmp_p
         assert f"'{name}'" in computed, computed
     metrics = json.loads(project.read("metrics/metrics.json"))
     assert metrics["accuracy"] > metrics["baseline_accuracy"], metrics
-    project.commit("Train")
 
-    _explained(project)
-    # The project's own tests: its monitor test labels a batch with a class (fog) that the
-    # test split lacks, which crashed inside Evidently.
-    tests = project.run("make", "test", env={"PYTEST_ADDOPTS": "-m 'not integration'"})
-    assert " passed" in tests.stdout and "failed" not in tests.stdout, tests.stdout[-3000:]
-    _monitor_labels_with_fog(project)
 
+def _served_with_the_event_time_required(project: Project) -> None:
     example = json.loads(project.read("examples/request.json"))["records"]
     assert all("observed_at" in record for record in example)  # the event's time
     with serving(project) as server:

@@ -501,7 +501,7 @@ def test_an_update_that_changes_the_workflows_needs_the_token(
     so and names the secret; with it, the pull request's own events start CI."""
     newer = tmp_path / "copier-mlops"
     git(tmp_path, "clone", "--quiet", str(template), str(newer))
-    with (newer / "ci_templates" / "ci.yml.jinja").open("a") as ci:
+    with (newer / "template" / ".github" / "workflows" / "ci.yml.jinja").open("a") as ci:
         ci.write("# Added in v0.4.0\n")
     git(newer, "commit", "--quiet", "--no-verify", "-am", "Release 0.4.0")
     git(newer, "tag", "v0.4.0")

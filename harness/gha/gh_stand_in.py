@@ -1,6 +1,6 @@
-"""The GitHub CLI as harness/gha.py's LocalRunner models it (LocalRunner(gh=True) puts it on PATH
-as `gh`). It answers from the runner's GitHubRepo, which the runner writes to LOCAL_GH_STATE
-before each step, and logs what it changed to LOCAL_GH_LOG for the runner to apply after it:
+"""The GitHub CLI as the local runner models it (LocalRunner(gh=True) puts it on PATH as `gh`).
+It answers from the runner's GitHubRepo, which the runner writes to LOCAL_GH_STATE before each
+step, and logs what it changed to LOCAL_GH_LOG for the runner to apply after it:
 
 - `gh workflow run NAME [--ref REF]`: a workflow_dispatch event, when NAME exists at REF with a
   `workflow_dispatch` trigger (GitHub answers 422 otherwise);
@@ -76,7 +76,7 @@ def main(args: list[str]) -> None:
     elif args[:2] == ["pr", "ready"] and len(args) > 2:
         pr_ready(args[2:], state)
     else:
-        fail(f"gh {' '.join(args)}: not modelled by harness/gh_stand_in.py")
+        fail(f"gh {' '.join(args)}: not modelled by harness/gha/gh_stand_in.py")
 
 
 if __name__ == "__main__":
