@@ -19,8 +19,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from .schema import Schema, load_schema
-from .settings import UserError, load_params, run_cli
+from ..contract.schema import Schema, load_schema
+from ..settings import UserError, load_params, run_cli
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .settings import UserError
+from ..settings import UserError
 
 SCHEMA_FILE = Path(os.environ.get("SCHEMA_FILE", "schema.yaml"))
 

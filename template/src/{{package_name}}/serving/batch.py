@@ -35,10 +35,10 @@ import scipy.sparse
 import sklearn
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
-from .bundle import ModelBundle
-from .features import compute_features, raw_columns
-from .schema import iter_table, unexpected_values, validate
-from .settings import UserError, run_cli
+from ..model import ModelBundle
+from ..pipeline.features import compute_features, raw_columns
+from ..contract.schema import iter_table, unexpected_values, validate
+from ..settings import UserError, run_cli
 
 log = logging.getLogger(__name__)
 

@@ -52,7 +52,7 @@ from .schema import (
     validate,
     write_schema,
 )
-from .settings import PARAMS_FILE, TASK, UserError, load_params, run_cli
+from ..settings import PARAMS_FILE, TASK, UserError, load_params, run_cli
 
 log = logging.getLogger(__name__)
 

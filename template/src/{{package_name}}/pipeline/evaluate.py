@@ -36,10 +36,10 @@ from sklearn import metrics
 from sklearn.inspection import permutation_importance
 from sklearn.preprocessing import label_binarize
 
-from .bundle import ModelBundle
-from .predict import load_model, predict_frame, probability_column
-from .schema import read_table
-from .settings import load_params, param, run_cli
+from ..model import ModelBundle
+from ..serving.batch import load_model, predict_frame, probability_column
+from ..contract.schema import read_table
+from ..settings import load_params, param, run_cli
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ from typing import Any
 from scipy import stats
 from sklearn.model_selection import ParameterGrid, ParameterSampler
 
-from .settings import TASK, Section, UserError, load_params, param, run_cli
+from ..settings import TASK, Section, UserError, load_params, param, run_cli
 from .train import MODELS
 
 log = logging.getLogger(__name__)

@@ -60,12 +60,12 @@ from typing import Any
 
 import pandas as pd
 
-from . import prediction_log
-from .bundle import ModelBundle
-from .evaluate import classification_scores, per_class_scores, regression_scores
-from .features import raw_columns
-from .schema import TEXT_KINDS, Schema, load_schema, out_of_range, read_table, validate
-from .settings import UserError, load_params, param, run_cli
+from ..serving import prediction_log
+from ..model import ModelBundle
+from ..pipeline.evaluate import classification_scores, per_class_scores, regression_scores
+from ..pipeline.features import raw_columns
+from ..contract.schema import TEXT_KINDS, Schema, load_schema, out_of_range, read_table, validate
+from ..settings import UserError, load_params, param, run_cli
 
 log = logging.getLogger(__name__)
 
@@ -373,7 +373,7 @@ def batch(path: Path, schema: Schema) -> pd.DataFrame:
 
 def load_bundle() -> ModelBundle | None:
     """The model, or None (logged) when there is none: drift of the inputs only."""
-    from .predict import load_model, model_path
+    from ..serving.batch import load_model, model_path
 
     if not model_path().exists():
         log.warning("no model at %s: no prediction drift (run `make pipeline`)", model_path())
@@ -383,8 +383,8 @@ def load_bundle() -> ModelBundle | None:
 
 def model_predictions(frame: pd.DataFrame, bundle: ModelBundle) -> pd.Series:
     """The model's predictions on ``frame`` (raw records: the features are computed here)."""
-    from .features import compute_features
-    from .predict import predict_frame
+    from ..pipeline.features import compute_features
+    from ..serving.batch import predict_frame
 
     with step("predicting with the model"):
         features = compute_features(frame, bundle.feature_definitions)

@@ -10,8 +10,8 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from .features import Feature, feature_set, names
-from .schema import Schema
+from .pipeline.features import Feature, feature_set, names
+from .contract.schema import Schema
 from .settings import UserError
 
 

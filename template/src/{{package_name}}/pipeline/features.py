@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .schema import (
+from ..contract.schema import (
     CALENDAR_PARTS,
     CYCLIC,
     Column,
@@ -35,7 +35,7 @@ from .schema import (
     read_table,
     validate,
 )
-from .settings import UserError, run_cli
+from ..settings import UserError, run_cli
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +148,7 @@ def engineered() -> tuple[Feature, ...]:
 @functools.cache
 def _sample_features() -> tuple[Feature, ...]:
     try:
-        from .sample_data import FEATURES
+        from ..contract.sample_data import FEATURES
     except ModuleNotFoundError as error:
         if error.name != f"{__package__}.sample_data":
             raise
