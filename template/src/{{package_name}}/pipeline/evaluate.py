@@ -36,9 +36,8 @@ from sklearn import metrics
 from sklearn.inspection import permutation_importance
 from sklearn.preprocessing import label_binarize
 
-from ..model import ModelBundle
-from ..serving.batch import load_model, predict_frame, probability_column
-from ..contract.schema import read_table
+from ..contract.tables import read_table
+from ..model import ModelBundle, load_model, predict_frame, probability_column
 from ..settings import load_params, param, run_cli
 
 log = logging.getLogger(__name__)
