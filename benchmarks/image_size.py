@@ -45,7 +45,7 @@ WORKDIR /app
 COPY . .
 RUN --mount=type=cache,target=/root/.cache/uv /opt/uv/bin/uv sync --frozen --no-editable
 ENV PATH=/app/.venv/bin:${PATH} MODEL_PATH=/app/models/model.joblib
-CMD ["bentoml", "serve", "PACKAGE.service:ModelService"]
+CMD ["bentoml", "serve", "PACKAGE.serving.service:ModelService"]
 """
 
 

@@ -173,7 +173,7 @@ def test_whole_lifecycle(bake, answers: dict[str, str], tmp_path: Path) -> None:
     assert drifted.returncode != 0, drifted.stdout + drifted.stderr
     assert "DRIFT DETECTED" in drifted.stderr
     # make exits 2 for any failure; the monitor's own command says drift with 1.
-    command = ("uv", "run", "python", "-m", f"{package}.monitor")
+    command = ("uv", "run", "python", "-m", f"{package}.monitoring")
     direct = project.run(*command, "--current", "data/current/customers.csv", check=False, env=env)
     assert direct.returncode == 1, direct.stderr[-3000:]
     assert project.has_file("reports/drift.html") and project.has_file("reports/drift.json")
@@ -182,7 +182,7 @@ def test_whole_lifecycle(bake, answers: dict[str, str], tmp_path: Path) -> None:
         "run",
         "python",
         "-m",
-        f"{package}.sample_data",
+        f"{package}.contract.sample_data",
         "reports/same.csv",
         "--rows",
         "800",

@@ -47,7 +47,7 @@ def _start(project: Project, port: int, *extra: str, env: dict[str, str] | None 
     package = project.answers["package_name"]
     return start_server(
         [
-            *(".venv/bin/bentoml", "serve", f"{package}.service:ModelService"),
+            *(".venv/bin/bentoml", "serve", f"{package}.serving.service:ModelService"),
             *("--host", "127.0.0.1", "--port", str(port), *extra),
         ],
         project.path,
@@ -297,7 +297,7 @@ def _start_unready(project: Project, port: int, model: Path, **env: str) -> Serv
     package = project.answers["package_name"]
     return Server(
         [
-            *(".venv/bin/bentoml", "serve", f"{package}.service:ModelService"),
+            *(".venv/bin/bentoml", "serve", f"{package}.serving.service:ModelService"),
             *("--host", "127.0.0.1", "--port", str(port)),
         ],
         project.path,
