@@ -1,6 +1,7 @@
-"""Migration to 0.3.0: `copier update` runs this in a project made before 0.3.0, after the update.
+"""Migration to 0.2.0, the layout: `copier update` runs it in a project made before 0.2.0, after
+the update (and after v0.2.0.py).
 
-Since 0.3.0 the package shows its parts: contract/, pipeline/, model.py, serving/ and
+Since 0.2.0 the package shows its parts: contract/, pipeline/, model.py, serving/ and
 monitoring/ (CHANGELOG.md lists where each module went). `copier update` writes the new files
 and deletes the old ones, edited or not (a file the old template had and the new one has not
 is removed), so a user's edits to features.py or train.py would be lost. This carries them
@@ -13,7 +14,7 @@ and `git status` list it. Each old path is removed from the index too: `git stat
 moves. It never fails the update: what it cannot do, it says.
 
 Run with the interpreter that runs copier (it imports copier), from the project's folder:
-    python migrations/v0.3.0.py TEMPLATE PACKAGE [ANSWERS_FILE]
+    python migrations/v0.2.0_layout.py TEMPLATE PACKAGE [ANSWERS_FILE]
 VERSION_FROM (set by copier) is the version the project was made from; without it, the
 answers' _commit at HEAD.
 """
@@ -141,7 +142,7 @@ def move(old: str, new: Path, base_dir: Path | None) -> str:
 
 
 def main(template: str, package: str, answers_file: str = ".copier-answers.yml") -> int:
-    print("migration 0.3.0: the modules moved to contract/, pipeline/, serving/, monitoring/")
+    print("migration 0.2.0: the modules moved to contract/, pipeline/, serving/, monitoring/")
     moves = {f"src/{package}/{old}": Path(f"src/{package}/{new}") for old, new in MOVED.items()}
     moves = {old: new for old, new in moves.items() if at_head(old) is not None}
     if not moves:
@@ -156,7 +157,7 @@ def main(template: str, package: str, answers_file: str = ".copier-answers.yml")
                 said = f"{old}: not moved ({error}): carry your changes to {new} by hand"
             if said:
                 print(f"  {said}")
-    print("  a module of yours that imports the old ones: CHANGELOG.md, 0.3.0, has the new names")
+    print("  a module of yours that imports the old ones: CHANGELOG.md, 0.2.0, has the new names")
     return 0
 
 
