@@ -17,8 +17,8 @@ Then it writes:
   as ``copier copy`` records them for a project generated from that file.
 
 Adopting a file in a project on the bundled sample also removes what only the sample had
-(``sample_data.py``, with its engineered features, ``tests/test_sample.py`` and the sample's
-data): the project is then the one ``copier copy`` would generate from the file.
+(``contract/sample_data.py``, with its engineered features, ``tests/test_sample.py`` and the
+sample's data): the project is then the one ``copier copy`` would generate from the file.
 
 Run through ``python -m <package>.contract.ingest adopt`` (``ingest.py``).
 """

@@ -244,7 +244,7 @@ def _soft_check_problems(column: Column) -> list[str]:
         if column.kind != "timestamp":
             problems.append(
                 f"'{column.name}': features come from dates; this column is {column.kind} "
-                "(derive features from it in features.py)"
+                "(derive features from it in pipeline/features.py)"
             )
         elif column.role == "target":
             problems.append(f"'{column.name}': the target cannot feed features")

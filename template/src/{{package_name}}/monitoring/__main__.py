@@ -3,9 +3,10 @@
 Compares a reference table (the training split, ``data/prepared/train.parquet``) with what
 the model was sent: by default the served traffic of the last ``monitor.window_days`` days,
 read from the prediction log (``PREDICTION_LOG``, or ``--log``: the folder or bucket
-``make serve`` logs to, see prediction_log.py; a log file that cannot be read, truncated or
-empty, is named in one line, skipped and counted); or a batch file, ``--current`` (e.g. the
-sample's ``data/current/customers.csv``, ``data.current`` in ``params.yaml``).
+``make serve`` logs to, see serving/prediction_log/; a log file that cannot be read,
+truncated or empty, is named in one line, skipped and counted); or a batch file,
+``--current`` (e.g. the sample's ``data/current/customers.csv``, ``data.current`` in
+``params.yaml``).
 
 An Evidently report covers data drift on the feature columns of ``schema.yaml``, prediction
 drift (the predictions served, or the model's on the batch, against the model's on the

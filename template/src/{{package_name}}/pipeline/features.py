@@ -160,7 +160,7 @@ def feature_set(schema: Schema) -> tuple[Feature, ...]:
         if schema.target.name in feature.inputs:
             raise UserError(
                 f"feature {feature.name} reads the target '{schema.target.name}': a prediction "
-                "does not know it (features.py)"
+                "does not know it (pipeline/features.py)"
             )
         missing = [name for name in feature.inputs if name not in columns]
         if missing:
