@@ -5,7 +5,7 @@
 
 Generates the default project (or takes a trained one, --project) and makes, with its own
 sample-data module, a file of --rows records of its input columns (id, timestamp and
-features, no target: `python -m <package>.sample_data FILE --rows N --no-target`, drifted
+features, no target: `python -m <package>.contract.sample_data FILE --rows N --no-target`, drifted
 like data/current) and one of --monitor-rows. Each measurement runs in a fresh process of
 the project's Python; time is wall-clock, memory the process's peak resident set (wait4's
 ru_maxrss):
@@ -13,7 +13,7 @@ ru_maxrss):
 - baseline: the model on the whole frame in process, `predict_frame(bundle,
   compute_features(frame))`, on the file's rows already read and typed (the reading is not
   timed): the least any batch path must cost;
-- batch CLI: `python -m <package>.predict FILE predictions.csv` (what `make predict-batch`
+- batch CLI: `python -m <package>.serving.batch FILE predictions.csv` (what `make predict-batch`
   runs), start to exit: interpreter, model load, reading, validation, features, model,
   writing. Its rows/s must be at least 0.7 of the baseline's;
 - where the CLI's time and memory go: its steps (`read_table`, `validate`,
@@ -48,9 +48,9 @@ MONITOR_SECONDS = 30.0
 # the whole frame.
 DIRECT = """\
 import json, sys, time
-from {package}.features import compute_features
-from {package}.predict import load_model, predict_frame
-from {package}.schema import read_table, validate
+from {package}.contract.tables import read_table, validate
+from {package}.model import load_model, predict_frame
+from {package}.pipeline.features import compute_features
 
 bundle = load_model()
 schema = bundle.contract
@@ -70,9 +70,10 @@ STEPS = """\
 import json, os, sys, threading, time
 from pathlib import Path
 start = time.perf_counter()
-from {package}.features import compute_features
-from {package}.predict import _write, load_model, predict_frame
-from {package}.schema import read_table, validate
+from {package}.contract.tables import read_table, validate
+from {package}.model import load_model, predict_frame
+from {package}.pipeline.features import compute_features
+from {package}.serving.batch import _write
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 peak = 0
@@ -196,7 +197,7 @@ def make_tables(project: Path, package: str, tables: list[tuple[Path, int, int]]
             [
                 python,
                 "-m",
-                f"{package}.sample_data",
+                f"{package}.contract.sample_data",
                 str(path),
                 "--rows",
                 str(rows),
@@ -221,7 +222,7 @@ def measure(project: Path, package: str, scored: Path, current: Path, tmp: Path)
     direct = peak_run([python, "-c", DIRECT.format(package=package), str(scored)], project)
     parts = json.loads(direct["stdout"].strip().splitlines()[-1])
     cli = peak_run(
-        [python, "-m", f"{package}.predict", str(scored), str(tmp / "predictions.csv")],
+        [python, "-m", f"{package}.serving.batch", str(scored), str(tmp / "predictions.csv")],
         project,
     )
     steps = peak_run(

@@ -6,7 +6,7 @@
 Generates the default project (or takes a trained one, --project) and serves its one model
 artifact, models/model.joblib, two ways on loopback at once:
 
-- generated: `bentoml serve <package>.service:ModelService`, the project's service as it is
+- generated: `bentoml serve <package>.serving.service:ModelService`, the project's service as it is
   (--env sets its environment, e.g. --env MAX_LATENCY_MS=100, to try settings), logging its
   predictions (PREDICTION_LOG, to a temporary folder);
 - unlogged: the same service with PREDICTION_LOG=off, to price the prediction log;
@@ -82,9 +82,9 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from {package}.features import online_features
-from {package}.predict import load_model, predict_frame
-from {package}.service import SCHEMA, Prediction, PredictRequest
+from {package}.model import load_model, predict_frame
+from {package}.pipeline.features import online_features
+from {package}.serving.service import SCHEMA, Prediction, PredictRequest
 
 BUNDLE = load_model()
 ID_NAME = SCHEMA.id.name if SCHEMA.id is not None else None
@@ -119,9 +119,9 @@ def predict(request: PredictRequest) -> list[Prediction]:
 FLOOR = """\
 import json, statistics, sys, time
 import sklearn
-from {package}.features import online_features
-from {package}.predict import _forest_mean, load_model, predict_frame
-from {package}.service import SCHEMA, Record
+from {package}.model import _forest_mean, load_model, predict_frame
+from {package}.pipeline.features import online_features
+from {package}.serving.service import SCHEMA, Record
 
 record, repeats = json.loads(sys.argv[1]), int(sys.argv[2])
 bundle = load_model()
@@ -308,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"project: {project} (package {package}); model: {model}")
         print(f"machine: {os.cpu_count()} cores, {load_average()}", flush=True)
 
-        service = [*UV_RUN, "bentoml", "serve", f"{package}.service:ModelService", *LISTEN]
+        service = [*UV_RUN, "bentoml", "serve", f"{package}.serving.service:ModelService", *LISTEN]
         logged = {"PREDICTION_LOG": str(tmp / "predictions")}
         generated = Server(
             "generated", service, project, {**env, **logged, **service_env}, tmp / "generated.log"

@@ -6,6 +6,8 @@ project made before has neither. This draws the fixture when the data is here (a
 would), checks whether the updated code loads the model (one trained minutes ago does), and
 says what is left to do. It never fails the update: what it cannot do, it says.
 
+It runs on the project as updated (the newest layout: contract/ingest.py, model.py).
+
 Run with the interpreter that runs copier, from the project's folder:
     python migrations/v0.2.0.py PACKAGE
 """
@@ -23,7 +25,7 @@ MODEL = Path("models/model.joblib")
 # Run with the project's environment: loads the model as the service would.
 LOAD_CHECK = """\
 import pathlib, sys
-from {package}.predict import load_model
+from {package}.model import load_model
 from {package}.settings import UserError
 try:
     load_model(pathlib.Path("{model}"))
@@ -46,7 +48,7 @@ def main(package: str) -> int:
         print(f"  {FIXTURE}: present")
     else:
         uv = find_uv()
-        command = [uv or "uv", "run", "python", "-m", f"{package}.ingest", "--fixture"]
+        command = [uv or "uv", "run", "python", "-m", f"{package}.contract.ingest", "fixture"]
         drawn = uv is not None and subprocess.run(command, check=False).returncode == 0
         if drawn and FIXTURE.exists():
             print(f"  {FIXTURE}: drawn from the data; commit it with the update")

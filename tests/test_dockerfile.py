@@ -58,7 +58,7 @@ def test_dockerfile_renders_for_each_python(baked: Callable[..., Project], versi
     healthcheck = json.loads(final["HEALTHCHECK"].split("CMD", 1)[1])
     assert healthcheck[0] == "python" and "/readyz" in healthcheck[-1], "no curl in slim images"
     command = json.loads(final["CMD"])  # exec form: a JSON array, no shell in between
-    assert command[:3] == ["bentoml", "serve", f"{package}.service:ModelService"]
+    assert command[:3] == ["bentoml", "serve", f"{package}.serving.service:ModelService"]
     assert int(command[command.index("--timeout-graceful-shutdown") + 1]) < 10
     copied = [args for name, args in runtime if name == "COPY"]
     assert any(args.startswith("--from=build /app/.venv") for args in copied)

@@ -94,27 +94,50 @@ ALWAYS = [
     "examples/request.json",
     "params.yaml",
     "pyproject.toml",
-    "scripts/ci_data.sh",
     "scripts/drift_issue.py",
     "scripts/dvc_lock.py",
     "scripts/setup.sh",
     "scripts/template_sync.sh",
     "src/<package>/__init__.py",
-    "src/<package>/bundle.py",
-    "src/<package>/charts.py",
-    "src/<package>/evaluate.py",
-    "src/<package>/features.py",
-    "src/<package>/ingest.py",
-    "src/<package>/model_card.py",
-    "src/<package>/monitor.py",
-    "src/<package>/predict.py",
-    "src/<package>/prediction_log.py",
-    "src/<package>/prepare.py",
-    "src/<package>/schema.py",
-    "src/<package>/service.py",
     "src/<package>/settings.py",
-    "src/<package>/train.py",
-    "src/<package>/tune.py",
+    "src/<package>/model.py",
+    "src/<package>/contract/__init__.py",
+    "src/<package>/contract/adopt.py",
+    "src/<package>/contract/checks.py",
+    "src/<package>/contract/infer.py",
+    "src/<package>/contract/ingest.py",
+    "src/<package>/contract/schema.py",
+    "src/<package>/contract/tables.py",
+    "src/<package>/pipeline/__init__.py",
+    "src/<package>/pipeline/charts.py",
+    "src/<package>/pipeline/evaluate.py",
+    "src/<package>/pipeline/features.py",
+    "src/<package>/pipeline/model_card.py",
+    "src/<package>/pipeline/prepare.py",
+    "src/<package>/pipeline/train.py",
+    "src/<package>/pipeline/tune.py",
+    "src/<package>/serving/__init__.py",
+    "src/<package>/serving/api.py",
+    "src/<package>/serving/batch.py",
+    "src/<package>/serving/config.py",
+    "src/<package>/serving/loading.py",
+    "src/<package>/serving/metrics.py",
+    "src/<package>/serving/middleware.py",
+    "src/<package>/serving/server.py",
+    "src/<package>/serving/service.py",
+    "src/<package>/serving/prediction_log/__init__.py",
+    "src/<package>/serving/prediction_log/rows.py",
+    "src/<package>/serving/prediction_log/spool.py",
+    "src/<package>/serving/prediction_log/store.py",
+    "src/<package>/serving/prediction_log/writer.py",
+    "src/<package>/monitoring/__init__.py",
+    "src/<package>/monitoring/__main__.py",
+    "src/<package>/monitoring/drift.py",
+    "src/<package>/monitoring/feedback.py",
+    "src/<package>/monitoring/quality.py",
+    "src/<package>/monitoring/report.py",
+    "src/<package>/monitoring/steps.py",
+    "src/<package>/monitoring/traffic.py",
     "tests/conftest.py",
     "tests/test_data.py",
     "tests/test_features.py",
@@ -134,7 +157,7 @@ def expected_files(answers: dict[str, str]) -> set[str]:
     package = answers["package_name"]
     files = {name.replace("<package>", package) for name in ALWAYS}
     if answers["dataset"] == "sample":  # the bundled sample: its schema, generator and test
-        files |= {"schema.yaml", f"src/{package}/sample_data.py", "tests/test_sample.py"}
+        files |= {"schema.yaml", f"src/{package}/contract/sample_data.py", "tests/test_sample.py"}
     if answers["dataset"] == "file":  # the user's file: what `make setup` adopts
         files |= {"data/dataset.yml"}
     if answers["license"] != "Proprietary":
@@ -197,12 +220,12 @@ def _params_and_data(project: Project) -> None:
         schema = yaml.safe_load(project.read("schema.yaml"))
         target = "churned" if task == "classification" else "spend_next_quarter"
         assert schema["task"] == task and schema["columns"][target]["role"] == "target"
-        assert project.has_file(f"src/{package}/sample_data.py")
+        assert project.has_file(f"src/{package}/contract/sample_data.py")
         assert not project.has_file("data/dataset.yml")
     else:
         # Nothing of the sample: `make setup` adopts the answered file and writes the schema.
         assert not project.has_file("schema.yaml")
-        assert not project.has_file(f"src/{package}/sample_data.py")
+        assert not project.has_file(f"src/{package}/contract/sample_data.py")
         assert not project.has_file("tests/test_sample.py")
         dataset = yaml.safe_load(project.read("data/dataset.yml"))
         answers = project.answers
@@ -276,6 +299,39 @@ def test_generated_code_passes_its_own_linter(
         for command in (["check", "."], ["format", "--check", "."]):
             result = checkers.ruff(*command, cwd=project.path)
             assert result.returncode == 0, f"{project.path.name}: {result.stdout}{result.stderr}"
+
+
+MAX_FUNCTION_LINES = 60
+
+
+def long_functions(root: Path) -> list[str]:
+    """Every function (or method) of the Python files under ``root`` longer than
+    MAX_FUNCTION_LINES, as 'path:line name (N lines)'."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                lines = (node.end_lineno or node.lineno) - node.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    where = path.relative_to(root).as_posix()
+                    found.append(f"{where}:{node.lineno} {node.name} ({lines} lines)")
+    return found
+
+
+@pytest.mark.parametrize("answers", COMBINATIONS)
+def test_no_function_of_the_generated_project_is_over_60_lines(
+    baked: Callable[..., Project], answers: dict[str, str]
+) -> None:
+    """Short functions, each one job: in the package, its tests and its scripts."""
+    project = baked(**answers)
+    found = [f for part in ("src", "tests", "scripts") for f in long_functions(project.path / part)]
+    assert not found, "split these functions:\n" + "\n".join(found)
+
+
+def test_the_function_length_check_finds_a_long_function(tmp_path: Path) -> None:
+    body = "".join(f"    x{n} = {n}\n" for n in range(MAX_FUNCTION_LINES))
+    (tmp_path / "long.py").write_text(f"def short():\n    pass\n\n\nasync def long():\n{body}")
+    assert long_functions(tmp_path) == [f"long.py:5 long ({MAX_FUNCTION_LINES + 1} lines)"]
 
 
 def test_the_longest_project_name_gives_names_that_fit_a_file_name(

@@ -249,7 +249,7 @@ def test_the_monitors_current_input_reaches_the_monitor_as_one_argument(
         "run",
         "python",
         "-m",
-        f"{package}.monitor",
+        f"{package}.monitoring",
         "--current",
         HOSTILE,
     ]
@@ -258,7 +258,7 @@ def test_the_monitors_current_input_reaches_the_monitor_as_one_argument(
     subprocess.run(
         ["make", "monitor", f"UV={uv}"], cwd=project.path, env=env, check=True, capture_output=True
     )
-    assert json.loads(record.read_text()) == ["run", "python", "-m", f"{package}.monitor"]
+    assert json.loads(record.read_text()) == ["run", "python", "-m", f"{package}.monitoring"]
 
 
 def test_the_template_sync_version_input_reaches_copier_as_one_argument(

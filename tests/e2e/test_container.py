@@ -99,7 +99,7 @@ def test_image_configuration(image: Image) -> None:
     assert uid.isdigit() and int(uid) != 0, f"USER must be a numeric non-root id, not {user!r}"
     assert not gid or (gid.isdigit() and int(gid) != 0), user
 
-    assert image.command[:3] == ["bentoml", "serve", f"{package}.service:ModelService"], (
+    assert image.command[:3] == ["bentoml", "serve", f"{package}.serving.service:ModelService"], (
         image.command
     )
     grace = image.command[image.command.index("--timeout-graceful-shutdown") + 1]
@@ -160,8 +160,8 @@ print(json.dumps({{
     assert found["package_at"].startswith("/app/.venv/"), (
         "the package is installed, not a source tree"
     )
-    # The environment, the model and the request contract the service builds its API from.
-    assert found["app"] == [".venv", "models", "schema.yaml"], found["app"]
+    # The environment and the model (which carries the contract the service's API is built from).
+    assert found["app"] == [".venv", "models"], found["app"]
     assert found["model"] and not found["compilers"] and not found["venv_writable"], found
     # The libraries as bytecode alone (no sources, stubs, C sources); the package keeps its
     # sources beside its bytecode, so that a traceback through it shows the lines.

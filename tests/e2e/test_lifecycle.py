@@ -196,7 +196,7 @@ def _monitor(project: Project, env: dict[str, str]) -> None:
     assert drifted.returncode != 0, drifted.stdout + drifted.stderr
     assert "DRIFT DETECTED" in drifted.stderr
     # make exits 2 for any failure; the monitor's own command says drift with 1.
-    command = ("uv", "run", "python", "-m", f"{package}.monitor")
+    command = ("uv", "run", "python", "-m", f"{package}.monitoring")
     direct = project.run(*command, "--current", "data/current/customers.csv", check=False, env=env)
     assert direct.returncode == 1, direct.stderr[-3000:]
     assert project.has_file("reports/drift.html") and project.has_file("reports/drift.json")
@@ -205,7 +205,7 @@ def _monitor(project: Project, env: dict[str, str]) -> None:
         "run",
         "python",
         "-m",
-        f"{package}.sample_data",
+        f"{package}.contract.sample_data",
         "reports/same.csv",
         "--rows",
         "800",

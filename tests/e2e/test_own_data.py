@@ -326,7 +326,8 @@ def _monitor_labels_with_a_class_the_test_split_lacks(project: Project) -> None:
     project.run("uv", "run", "python", "-c", MAKE_LABELLED)
     package = project.answers["package_name"]
     result = project.run(
-        *("uv", "run", "python", "-m", f"{package}.monitor", "--current", "reports/labelled.csv"),
+        *("uv", "run", "python", "-m", f"{package}.monitoring"),
+        *("--current", "reports/labelled.csv"),
         "--min-rows",
         "20",
         check=False,

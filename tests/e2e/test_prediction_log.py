@@ -236,7 +236,7 @@ def test_the_log_on_azure_and_gcs_is_written_and_monitored(
             project.run(python, "-c", make, env=env)
         package = project.answers["package_name"]
         output = project.path / "reports" / f"scored-{store}.csv"
-        predict = [python, "-m", f"{package}.predict", str(batch), str(output)]
+        predict = [python, "-m", f"{package}.serving.batch", str(batch), str(output)]
         scored = project.run(*predict, "--log", "--chunk-rows", "100", env=env)
         logged = re.search(r"logging the predictions to (\S+) \(request id (\S+)\)", scored.stderr)
         assert logged and logged.group(1) == env["PREDICTION_LOG"], scored.stderr

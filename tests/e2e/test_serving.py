@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import signal
@@ -47,7 +46,7 @@ def _start(project: Project, port: int, *extra: str, env: dict[str, str] | None 
     package = project.answers["package_name"]
     return start_server(
         [
-            *(".venv/bin/bentoml", "serve", f"{package}.service:ModelService"),
+            *(".venv/bin/bentoml", "serve", f"{package}.serving.service:ModelService"),
             *("--host", "127.0.0.1", "--port", str(port), *extra),
         ],
         project.path,
@@ -241,20 +240,51 @@ def _status_until(url: str, status: int, server: Server, timeout: float = 60) ->
         time.sleep(0.2)
 
 
+# A model file whose header is the real model's (the service builds its API from it at
+# once) and whose pipeline arrives only when the test creates a flag file: unpickling it
+# waits for the flag, then loads the real pipeline. Written by the project's Python.
+SLOW_MODEL = """
+import operator, pickle, subprocess, sys
+from pathlib import Path
+import joblib
+
+model, pipeline, flag, slow = map(Path, sys.argv[1:])
+with model.open("rb") as file:
+    pickle.load(file)  # the header: plain values
+    header = model.read_bytes()[: file.tell()]
+    pipeline.write_bytes(file.read())
+
+
+class Call:
+    def __init__(self, function, *args):
+        self.function, self.args = function, args
+
+    def __reduce__(self):
+        return self.function, self.args
+
+
+wait = Call(subprocess.call, ["sh", "-c", f"until [ -e '{flag}' ]; do sleep 0.05; done"])
+loaded = Call(joblib.load, str(pipeline))
+slow.write_bytes(header + pickle.dumps(Call(operator.getitem, (wait, loaded), 1)))
+"""
+
+
 def test_not_ready_while_the_model_loads_nor_when_it_cannot(
     project: Project, tmp_path: Path
 ) -> None:
-    """The model loads in the background: the server answers from the start, /readyz 503
-    until it is in, then 200. Here the model comes through a FIFO, so it arrives when the
-    test writes it. A prediction waits MODEL_WAIT_SECONDS for the model (a worker may be a
-    little behind the one that answered /readyz), then 503 with Retry-After; one that comes
-    in time is answered. A model that cannot be loaded: /readyz, /livez and /predict 503
-    with the reason, logged in one line, no traceback."""
+    """The model loads in the background: the server answers from the start (its API comes
+    from the model's header), /readyz 503 until the model is in, then 200. Here the model's
+    pipeline arrives when the test says so. A prediction waits MODEL_WAIT_SECONDS for the
+    model (a worker may be a little behind the one that answered /readyz), then 503 with
+    Retry-After; one that comes in time is answered. A model that cannot be loaded: /readyz,
+    /livez and /predict 503 with the reason, logged in one line, no traceback."""
     request = json.loads(project.read("examples/request.json"))
-    fifo = tmp_path / "model.joblib"
-    os.mkfifo(fifo)
+    slow, flag = tmp_path / "model.joblib", tmp_path / "arrived"
+    model = project.path / "models" / "model.joblib"
+    paths = (model, tmp_path / "pipeline.joblib", flag, slow)
+    project.run(".venv/bin/python", "-c", SLOW_MODEL, *map(str, paths))
     port = free_port()
-    server = _start_unready(project, port, fifo, MODEL_WAIT_SECONDS="5")
+    server = _start_unready(project, port, slow, MODEL_WAIT_SECONDS="5")
     try:
         _status_until(f"{server.url}/livez", 200, server)
         assert httpx.get(f"{server.url}/readyz", timeout=5).status_code == 503
@@ -272,8 +302,7 @@ def test_not_ready_while_the_model_loads_nor_when_it_cannot(
         waiting.start()
         time.sleep(0.3)  # the request is in, waiting for the model
         assert httpx.get(f"{server.url}/readyz", timeout=5).status_code == 503
-        with fifo.open("wb") as model:  # blocks until the worker opens it to load
-            model.write((project.path / "models" / "model.joblib").read_bytes())
+        flag.touch()  # the pipeline arrives
         waiting.join()
         assert waited[0].status_code == 200, waited[0].text
         _status_until(f"{server.url}/readyz", 200, server)
@@ -302,7 +331,7 @@ def _start_unready(project: Project, port: int, model: Path, **env: str) -> Serv
     package = project.answers["package_name"]
     return Server(
         [
-            *(".venv/bin/bentoml", "serve", f"{package}.service:ModelService"),
+            *(".venv/bin/bentoml", "serve", f"{package}.serving.service:ModelService"),
             *("--host", "127.0.0.1", "--port", str(port)),
         ],
         project.path,

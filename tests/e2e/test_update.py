@@ -30,7 +30,7 @@ from cookiecutter.main import cookiecutter
 from copier.errors import UserMessageError
 
 from harness.gha import GitHubRepo, LocalRunner, StepFailed, github_context
-from harness.project import Project, bake_project, git, tool_env
+from harness.project import TEMPLATE_ROOT, Project, bake_project, git, require, tool_env
 
 pytestmark = pytest.mark.e2e
 
@@ -379,6 +379,131 @@ def test_8_an_update_across_two_versions_runs_the_migration(
     project.run("uv", "run", "python", "-c", dump)
     migrated = project.run("python3", str(template / "migrations" / "v0.2.0.py"), PACKAGE)
     assert "models/model.joblib: saved in the old format: retrain" in migrated.stdout
+
+
+# --- scenario 9: the package's new layout (migration 0.2.0, v0.2.0_layout.py) ----------------
+# The template before its package showed its parts (contract/, pipeline/, serving/,
+# monitoring/): the last commit of the flat layout, rebuilt from the template's history.
+FLAT_LAYOUT = "1f95687"
+OUR_FEATURE = """ENGINEERED: tuple[Feature, ...] = (
+    Feature(
+        "charges_per_call",
+        "numeric",
+        "Monthly charges per support call (our team's feature)",
+        ("monthly_charges", "support_calls"),
+        lambda raw: raw["monthly_charges"].astype("float64")
+        / (raw["support_calls"].astype("float64") + 1),
+    ),
+)"""
+OUR_TRAIN_NOTE = "        # Our team: integer codes for every tree model, reviewed in May.\n"
+OUR_SERVING_NOTE = '    """A numpy scalar as the plain value JSON needs (our team\'s note)."""\n'
+
+
+def _archive(source: Path, ref: str, destination: Path) -> None:
+    """The files of ``source`` at ``ref`` (git archive), into ``destination``."""
+    tar = subprocess.run(
+        ["git", "archive", "--format=tar", ref], cwd=source, capture_output=True, check=True
+    )
+    destination.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "-x", "-C", str(destination)], input=tar.stdout, check=True)
+
+
+@pytest.fixture(scope="module")
+def layout_template(template_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One history: the template at FLAT_LAYOUT tagged v0.1.0, the working tree v0.2.0."""
+    known = subprocess.run(
+        ["git", "cat-file", "-e", f"{FLAT_LAYOUT}^{{commit}}"], cwd=TEMPLATE_ROOT, check=False
+    )
+    require(
+        known.returncode == 0,
+        f"commit {FLAT_LAYOUT} of the template's history (a full clone: git fetch --unshallow)",
+    )
+    root = tmp_path_factory.mktemp("layout") / "copier-mlops"
+    _archive(TEMPLATE_ROOT, FLAT_LAYOUT, root)
+    git(root, "init", "--quiet", "--initial-branch=main")
+    git(root, "add", "--all")
+    git(root, "commit", "--quiet", "--no-verify", "-m", "The flat layout")
+    git(root, "tag", "v0.1.0")
+    git(root, "rm", "--quiet", "-r", ".")
+    _archive(template_repo, "HEAD", root)
+    git(root, "add", "--all")
+    git(root, "commit", "--quiet", "--no-verify", "-m", "Release 0.2.0: the package's parts")
+    git(root, "tag", "v0.2.0")
+    return root
+
+
+@pytest.fixture(scope="module")
+def flat(layout_template: Path, base: Project, tmp_path_factory: pytest.TempPathFactory) -> Project:
+    """A project generated at v0.1.0 (the flat layout), with what make setup draws for the
+    tests (the same sample with the same answers: the base project's fixture), committed."""
+    project = bake_project(layout_template, tmp_path_factory.mktemp("flat") / "my-model", "v0.1.0")
+    assert project.has_file(f"src/{PACKAGE}/features.py"), "the flat layout"
+    fixture = project.path / "tests" / "fixtures" / "data.csv"
+    fixture.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(base.path / "tests" / "fixtures" / "data.csv", fixture)
+    git(project.path, "init", "--quiet", "--initial-branch=main")
+    project.commit("Made before the new layout")
+    return project
+
+
+def _flat_copy(flat: Project, destination: Path) -> Project:
+    shutil.copytree(flat.path, destination, symlinks=True)
+    return Project(destination, dict(flat.answers))
+
+
+def test_9_edits_of_moved_modules_follow_them_to_the_new_layout(
+    flat: Project, base: Project, tmp_path: Path
+) -> None:
+    """Edits in features.py, train.py and service.py, made in the flat layout: after `make
+    update` they are in pipeline/features.py, pipeline/train.py and serving/service.py, the
+    old files are gone (git shows the moves), and the project's tests pass."""
+    project = _flat_copy(flat, tmp_path / "my-model")
+    src = project.path / "src" / PACKAGE
+    _edit(src / "features.py", "ENGINEERED: tuple[Feature, ...] = ()", OUR_FEATURE)
+    encoder = "        encoder: Any = OrdinalEncoder("
+    _edit(src / "train.py", encoder, OUR_TRAIN_NOTE + encoder)
+    plain = "def _plain(value: Any) -> Any:\n"
+    _edit(src / "service.py", plain, plain + OUR_SERVING_NOTE)
+    project.commit("Our feature, a note on the encoder, a docstring")
+
+    updated = project.run("make", "update")
+    said = updated.stdout + updated.stderr
+    assert "migration 0.2.0: the modules moved" in said, said
+    moved = {"features.py": "pipeline/features.py", "train.py": "pipeline/train.py"}
+    moved["service.py"] = "serving/service.py"
+    for old, new in moved.items():
+        assert f"src/{PACKAGE}/{old} -> src/{PACKAGE}/{new}, your changes merged" in said, said
+        assert not (src / old).exists(), old
+    assert OUR_FEATURE in (src / "pipeline" / "features.py").read_text()
+    assert OUR_TRAIN_NOTE + encoder in (src / "pipeline" / "train.py").read_text()
+    assert plain + OUR_SERVING_NOTE in (src / "serving" / "service.py").read_text()
+    flat_modules = {f"src/{PACKAGE}/{name}" for name in ("features.py", "monitor.py", "bundle.py")}
+    assert not flat_modules & set(git(project.path, "ls-files").split()), "git shows the moves"
+    assert not _unmerged(project)
+    _fast_tests(project, _venv(base))
+
+
+def test_9_an_edit_the_new_layout_changed_too_is_a_conflict_make_update_lists(
+    flat: Project, tmp_path: Path
+) -> None:
+    """A model added to train.py's MODELS, which the new layout rewrote (models by task):
+    both versions marked in pipeline/train.py, registered as unmerged, listed by make update."""
+    project = _flat_copy(flat, tmp_path / "my-model")
+    train = project.path / "src" / PACKAGE / "train.py"
+    forest = '    "random_forest": RandomForestClassifier,\n'
+    _edit(train, forest, forest + '    "forest_again": RandomForestClassifier,\n')
+    project.commit("Another model")
+
+    updated = project.run("make", "update", check=False)
+    assert updated.returncode != 0, updated.stdout
+    assert f"!!!     src/{PACKAGE}/pipeline/train.py" in updated.stderr, updated.stderr
+    assert "CONFLICT" in updated.stdout, updated.stdout
+    text = (project.path / "src" / PACKAGE / "pipeline" / "train.py").read_text()
+    assert all(marker in text for marker in MARKERS) and '"forest_again"' in text
+    assert _unmerged(project) == {f"src/{PACKAGE}/pipeline/train.py"}
+    stages = git(project.path, "ls-files", "--unmerged", f"src/{PACKAGE}/pipeline/train.py")
+    assert sorted(line.split()[2] for line in stages.splitlines()) == ["1", "2", "3"]
+    assert not train.exists()
 
 
 # --- the template-sync workflow, run as on GitHub -----------------------------------------------

@@ -17,8 +17,6 @@ import yaml
 log = logging.getLogger(__name__)
 
 PARAMS_FILE = Path(os.environ.get("PARAMS_FILE", "params.yaml"))
-# What the model predicts, chosen at `copier copy`: train.py holds this task's models only.
-TASK = "{{ task }}"
 
 
 class UserError(Exception):

@@ -21,8 +21,9 @@ from pathlib import Path
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from .schema import Schema, load_schema, read_table, validate
-from .settings import UserError, load_params, param, run_cli
+from ..contract.schema import Schema, load_schema
+from ..contract.tables import read_table, validate
+from ..settings import UserError, load_params, param, run_cli
 
 log = logging.getLogger(__name__)
 

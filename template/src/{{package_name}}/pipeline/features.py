@@ -26,16 +26,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .schema import (
-    CALENDAR_PARTS,
-    CYCLIC,
-    Column,
-    Schema,
-    load_schema,
-    read_table,
-    validate,
-)
-from .settings import UserError, run_cli
+from ..contract.schema import CALENDAR_PARTS, CYCLIC, Column, Schema, load_schema
+from ..contract.tables import read_table, validate
+from ..settings import UserError, run_cli
 
 log = logging.getLogger(__name__)
 
@@ -141,19 +134,19 @@ ENGINEERED: tuple[Feature, ...] = ()
 
 def engineered() -> tuple[Feature, ...]:
     """``ENGINEERED``, after the bundled sample's own while the project has the sample
-    (``sample_data.py``, which ``make adopt-data`` removes with the sample)."""
+    (``contract/sample_data.py``, which ``make adopt-data`` removes with the sample)."""
     return (*_sample_features(), *ENGINEERED)
 
 
 @functools.cache
 def _sample_features() -> tuple[Feature, ...]:
     try:
-        from .sample_data import FEATURES
+        from ..contract.sample_data import FEATURES
     except ModuleNotFoundError as error:
-        if error.name != f"{__package__}.sample_data":
+        if error.name != f"{__package__.rsplit('.', 1)[0]}.contract.sample_data":
             raise
         return ()
-    return tuple(FEATURES)
+    return tuple(Feature(**spec) for spec in FEATURES)
 
 
 def feature_set(schema: Schema) -> tuple[Feature, ...]:
@@ -167,7 +160,7 @@ def feature_set(schema: Schema) -> tuple[Feature, ...]:
         if schema.target.name in feature.inputs:
             raise UserError(
                 f"feature {feature.name} reads the target '{schema.target.name}': a prediction "
-                "does not know it (features.py)"
+                "does not know it (pipeline/features.py)"
             )
         missing = [name for name in feature.inputs if name not in columns]
         if missing:
@@ -181,9 +174,10 @@ def feature_set(schema: Schema) -> tuple[Feature, ...]:
     return tuple(features)
 
 
-def left_out(schema: Schema) -> list[str]:
-    """The engineered features this schema cannot feed (a column they read is not in it)."""
-    kept = set(names(feature_set(schema)))
+def left_out(features: Iterable[Feature]) -> list[str]:
+    """The engineered features left out of ``features`` (a column they read is not in the
+    schema)."""
+    kept = set(names(features))
     return [feature.name for feature in engineered() if feature.name not in kept]
 
 
@@ -211,12 +205,14 @@ def compute_features(raw: pd.DataFrame, features: tuple[Feature, ...]) -> pd.Dat
     return pd.DataFrame(columns, index=raw.index)
 
 
-def historical_features(raw: pd.DataFrame, schema: Schema) -> pd.DataFrame:
+def historical_features(
+    raw: pd.DataFrame, schema: Schema, features: tuple[Feature, ...] | None = None
+) -> pd.DataFrame:
     """Training view: id and timestamp (where the data has them), features, and the target."""
     keys = [column.name for column in schema.keys if column.name in raw]
     target = [schema.target.name] if schema.target.name in raw else []
-    features = compute_features(raw, feature_set(schema))
-    return pd.concat([raw[keys], features, raw[target]], axis=1)
+    computed = compute_features(raw, feature_set(schema) if features is None else features)
+    return pd.concat([raw[keys], computed, raw[target]], axis=1)
 
 
 def online_features(records: Iterable[Mapping[str, Any]], schema: Schema) -> pd.DataFrame:
@@ -270,14 +266,14 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     schema = load_schema()
     features = feature_set(schema)
-    unfed = left_out(schema)
+    unfed = left_out(features)
     if unfed:
         log.info("engineered features left out (they read columns schema.yaml lacks): %s", unfed)
 
     args.output_dir.mkdir(parents=True, exist_ok=True)
     for split in ("train", "test"):
         raw = validate(read_table(args.input_dir / f"{split}.parquet"), schema, source=split)
-        historical_features(raw, schema).to_parquet(args.output_dir / f"{split}.parquet")
+        historical_features(raw, schema, features).to_parquet(args.output_dir / f"{split}.parquet")
         log.info("%s: %d rows, %d features", split, len(raw), len(features))
     return 0
 

@@ -28,87 +28,17 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import joblib
-import numpy as np
 import pandas as pd
-import scipy.sparse
-import sklearn
-from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
-from .bundle import ModelBundle
-from .features import compute_features, raw_columns
-from .schema import iter_table, unexpected_values, validate
-from .settings import UserError, run_cli
+from ..contract.checks import unexpected_values
+from ..contract.tables import iter_table, validate
+from ..model import ModelBundle, load_model, predict_frame
+from ..pipeline.features import compute_features, raw_columns
+from ..settings import UserError, run_cli
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL_PATH = Path("models/model.joblib")
 CHUNK_ROWS = 100_000  # records the batch CLI reads and predicts at a time
-
-
-def model_path() -> Path:
-    """Where the model is: ``MODEL_PATH``, else the train stage's output."""
-    return Path(os.environ.get("MODEL_PATH", DEFAULT_MODEL_PATH))
-
-
-def load_model(path: Path | None = None) -> ModelBundle:
-    """Load the bundle written by the train stage."""
-    path = path or model_path()
-    if not path.exists():
-        raise UserError(
-            f"no model at {path}: run `make pipeline` (or `dvc pull`) first, or set MODEL_PATH"
-        )
-    try:
-        bundle = joblib.load(path)
-    except Exception:  # a file of anything else fails in many ways
-        raise UserError(f"{path} is not a model written by the train stage") from None
-    if not isinstance(bundle, ModelBundle):
-        raise UserError(f"{path} is not a model written by the train stage: run `make pipeline`")
-    return bundle
-
-
-def probability_column(label: Any) -> str:
-    return f"probability_{label}"
-
-
-def predict_frame(bundle: ModelBundle, features: pd.DataFrame, threads: int = 1) -> pd.DataFrame:
-    """Predict from a features frame: a ``prediction`` column, plus class probabilities.
-
-    ``threads`` > 1 splits a forest's rows between threads (the batch CLI: its trees release
-    the GIL); each row's sum is the same, in the same order."""
-    inputs = features[bundle.features]
-    # compute_features leaves no infinity (NaN is imputed): skip scikit-learn's finiteness
-    # checks, a third of the time of a one-record prediction.
-    with sklearn.config_context(assume_finite=True):
-        x = bundle.pipeline[:-1].transform(inputs)
-        model = bundle.pipeline[-1]
-        if bundle.classes is None:
-            predictions = _forest_mean(model, x, "predict", threads)
-            return pd.DataFrame({"prediction": predictions}, index=inputs.index)
-        probabilities = _forest_mean(model, x, "predict_proba", threads)
-    result = {"prediction": [bundle.classes[i] for i in probabilities.argmax(axis=1)]}
-    for position, label in enumerate(bundle.classes):
-        result[probability_column(label)] = probabilities[:, position]
-    return pd.DataFrame(result, index=inputs.index)
-
-
-def _forest_mean(model: Any, x: Any, method: str, threads: int = 1) -> Any:
-    """``model.<method>(x)``; for a random forest, the same sum in the same order without
-    joblib's dispatch around each tree, which is most of a one-record prediction (2.9 ms
-    of 3.5 for 100 trees, measured). tests/test_model.py checks the result is identical."""
-    forest = isinstance(model, RandomForestClassifier | RandomForestRegressor)
-    if not forest or scipy.sparse.issparse(x):
-        return getattr(model, method)(x)
-    x = np.ascontiguousarray(x, dtype=np.float32)  # what the forest's own input check makes
-    if threads > 1 and len(x) >= 1000 * threads:
-        with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="trees") as pool:
-            blocks = np.array_split(x, threads)
-            return np.concatenate(list(pool.map(lambda b: _forest_mean(model, b, method), blocks)))
-    total = getattr(model.estimators_[0], method)(x, check_input=False).astype(np.float64)
-    for tree in model.estimators_[1:]:
-        total += getattr(tree, method)(x, check_input=False)
-    total /= len(model.estimators_)
-    return total
 
 
 def predict_file(bundle: ModelBundle, source: Path) -> pd.DataFrame:

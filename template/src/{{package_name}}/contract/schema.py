@@ -1,4 +1,4 @@
-"""The data contract: ``schema.yaml``, its columns, their types and roles; reading and validation.
+"""The data contract: ``schema.yaml``, its columns, their kinds, roles, checks and ranges.
 
 ``schema.yaml`` is one reviewable, committed file. ``make setup`` (or ``make adopt-data``)
 infers it from your data; the bundled sample ships a hand-curated one. For each column it
@@ -8,26 +8,25 @@ with its reason), the categories and the range of values seen in the data, the c
 features a date feeds (``features: [month, day_of_week_cyclic]``), and any constraint you add
 under ``checks`` in pandera's vocabulary (``in_range``, ``isin``, ``greater_than_or_equal_to``,
 ``str_matches``, ...). Seen categories and ranges are soft checks, never constraints: a value
-outside them is served, counted and logged (``unexpected_values``); a ``checks`` entry refuses it.
+outside them is served, counted and logged (``checks.py``); a ``checks`` entry refuses it.
 
-Every reader of data goes through here: the prepare stage, the feature stage, the batch CLI,
-the service (its request model is built from the feature columns) and the monitor.
-Types are converted here; nullability, uniqueness and the checks are validated by pandera.
+This module reads, checks and writes the contract itself; ``tables.py`` reads and validates
+data against it. The trained model carries a copy (``model.py``): the service and the batch
+CLI read that one, never ``schema.yaml``.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import yaml
 
-from .settings import UserError
+from ..settings import UserError
 
 SCHEMA_FILE = Path(os.environ.get("SCHEMA_FILE", "schema.yaml"))
 
@@ -44,11 +43,6 @@ _DTYPES = {
     "text": "object",
     "timestamp": "datetime64[ns, UTC]",
 }
-# Tokens a CSV may use for "missing" in a numeric, boolean or time column (text keeps them).
-NA_TOKENS = frozenset({"", "NA", "N/A", "NaN", "nan", "NULL", "null", "None", "#N/A"})
-_TRUE = {"true", "1", "yes", "t", "y"}
-_FALSE = {"false", "0", "no", "f", "n"}
-_ROWS_SHOWN = 5  # failing rows named in a message
 # What a date can feed (``features:`` of a timestamp column): calendar parts, in UTC, each with
 # its period where it has one; ``<part>_cyclic`` is that part as a point on a circle (its sine
 # and cosine), so that December sits next to January.
@@ -67,10 +61,6 @@ CALENDAR_FEATURES = (
     *CALENDAR_PARTS,
     *(f"{part}{CYCLIC}" for part, period in CALENDAR_PARTS.items() if period),
 )
-
-
-class DataValidationError(UserError):
-    """Data breaks the contract; the message names each column, what fails and in which rows."""
 
 
 @dataclass(frozen=True)
@@ -245,7 +235,7 @@ def _soft_check_problems(column: Column) -> list[str]:
             problems.append(f"'{column.name}': a range needs a number or a date, not {column.kind}")
         else:
             try:
-                low, high = _bounds(column)
+                low, high = range_bounds(column)
                 if low > high:
                     problems.append(f"'{column.name}': range {list(column.range)} is reversed")
             except (TypeError, ValueError):
@@ -254,7 +244,7 @@ def _soft_check_problems(column: Column) -> list[str]:
         if column.kind != "timestamp":
             problems.append(
                 f"'{column.name}': features come from dates; this column is {column.kind} "
-                "(derive features from it in features.py)"
+                "(derive features from it in pipeline/features.py)"
             )
         elif column.role == "target":
             problems.append(f"'{column.name}': the target cannot feed features")
@@ -337,180 +327,12 @@ def _pandera_schema(columns: Iterable[Column], source: str) -> Any:
         raise UserError(f"{source}: a check is not valid: {error}") from None
 
 
-def read_table(path: str | Path, schema: Schema | None = None) -> pd.DataFrame:
-    """Read a CSV or parquet file, with a clear error when it is missing or unreadable.
-
-    Text columns of the schema are read as text, whatever they look like: pandas' defaults
-    would turn a category "10" into a number and "NA" into a missing value. Only an empty
-    cell is missing.
-    """
-    return next(_read(Path(path), schema, None))
-
-
-def iter_table(path: str | Path, schema: Schema | None, rows: int) -> Iterator[pd.DataFrame]:
-    """``read_table`` in frames of at most ``rows`` rows (at least one frame), so that a file
-    of any length is processed in bounded memory."""
-    return _read(Path(path), schema, rows)
-
-
-def _read(path: Path, schema: Schema | None, rows: int | None) -> Iterator[pd.DataFrame]:
-    if not path.is_file():
-        raise UserError(f"{path} not found")
-    suffixes = "".join(path.suffixes[-2:]).lower()
-    try:
-        if path.suffix.lower() in {".parquet", ".pq"}:
-            if rows is None:
-                yield pd.read_parquet(path)
-                return
-            import pyarrow.parquet as pq
-
-            parquet = pq.ParquetFile(path)
-            if parquet.metadata.num_rows == 0:
-                yield parquet.schema_arrow.empty_table().to_pandas()
-            for batch in parquet.iter_batches(batch_size=rows):
-                yield batch.to_pandas()
-        elif path.suffix.lower() == ".csv" or suffixes == ".csv.gz":
-            text = (
-                {c.name: "string" for c in schema.columns if c.kind in TEXT_KINDS} if schema else {}
-            )
-            options = {"dtype": text, "keep_default_na": False, "na_values": [""]}
-            if rows is None:
-                yield pd.read_csv(path, **options)
-                return
-            with pd.read_csv(path, chunksize=rows, **options) as chunks:
-                first = True
-                for chunk in chunks:
-                    yield chunk
-                    first = False
-            if first:  # a header without rows: one empty frame, as read_table gives
-                yield pd.read_csv(path, **options)
-        else:
-            raise UserError(f"{path}: unsupported file type '{path.suffix}' (use .csv or .parquet)")
-    except ImportError as error:
-        raise UserError(f"cannot read {path}: {error}") from None
-    except pd.errors.EmptyDataError:
-        raise UserError(f"{path} is empty") from None
-    except (ValueError, OSError, pd.errors.ParserError, UnicodeDecodeError) as error:
-        raise UserError(f"cannot read {path}: {str(error).splitlines()[0]}") from None
-
-
-def validate(
-    frame: pd.DataFrame,
-    schema: Schema,
-    columns: Iterable[Column] | None = None,
-    source: str = "data",
-    checks: bool = True,
-    first_row: int = 1,
-) -> pd.DataFrame:
-    """Check ``frame`` against ``columns`` (default: all) and return them with their dtypes.
-
-    Raises DataValidationError naming every failing column, what fails and the first rows
-    (numbered from ``first_row``, the frame's first row: 1, the file's first data row, unless
-    the frame is a later chunk of the file) where it does. ``checks=False`` converts the types
-    only: for request records, whose nullability and checks the service has enforced already.
-    """
-    columns = tuple(schema.columns if columns is None else columns)
-    missing = [column.name for column in columns if column.name not in frame.columns]
-    if missing:
-        raise DataValidationError(f"{source}: missing required column(s): {', '.join(missing)}")
-    if frame.empty:
-        raise DataValidationError(f"{source}: no rows")
-
-    frame = frame.reset_index(drop=True)
-    problems: list[str] = []
-    out = pd.DataFrame(index=frame.index)
-    type_errors: dict[str, pd.Series] = {}
-    for column in columns:
-        converted, bad = _convert(frame[column.name], column)
-        if bad.any():
-            problems.append(_problem(column.name, f"not of type {column.kind}", bad, first_row))
-            type_errors[column.name] = bad
-        out[column.name] = converted
-    if checks:
-        problems += _pandera_problems(schema.pandera_for(columns), out, type_errors, first_row)
-    if problems:
-        raise DataValidationError(f"{source}: {len(frame)} rows; " + "; ".join(problems))
-    return out
-
-
-def _problem(name: str, what: str, mask: pd.Series | np.ndarray, first_row: int = 1) -> str:
-    rows = np.flatnonzero(np.asarray(mask))
-    shown = ", ".join(str(row + first_row) for row in rows[:_ROWS_SHOWN])
-    more = ", ..." if len(rows) > _ROWS_SHOWN else ""
-    return f"'{name}': {len(rows)} row(s) {what} (row {shown}{more})"
-
-
-def _pandera_problems(
-    checked: Any, frame: pd.DataFrame, type_errors: Mapping[str, pd.Series], first_row: int
-) -> list[str]:
-    from pandera.errors import SchemaErrors
-
-    try:
-        # inplace: nothing is coerced, so pandera need not copy the frame (half its time).
-        checked.validate(frame, lazy=True, inplace=True)
-    except SchemaErrors as error:
-        cases = error.failure_cases
-    else:
-        return []
-    problems = []
-    for (name, check), group in cases.groupby(["column", "check"], sort=False, dropna=False):
-        if name in type_errors:  # a value of the wrong type is not reported twice
-            bad_rows = frame.index[type_errors[name].to_numpy()]
-            group = group[~group["index"].isin(bad_rows)]
-            if group.empty:
-                continue
-        if check == "not_nullable":
-            what = "empty"
-        elif str(check).startswith("field_uniqueness"):
-            what = "not unique"
-        else:
-            what = f"fail {check}"
-        mask = frame.index.isin(group["index"].dropna())
-        problems.append(_problem(str(name), what, mask, first_row))
-    return problems
-
-
-def _convert(values: pd.Series, column: Column) -> tuple[pd.Series, pd.Series]:
-    """Convert to the column's dtype; return the converted values and a mask of bad ones."""
-    if column.kind not in TEXT_KINDS and values.dtype in (object, "string"):
-        values = values.mask(values.astype("string").str.strip().isin(NA_TOKENS))
-    present = values.notna()
-    if column.kind in {"integer", "float"}:
-        if values.dtype == bool:
-            values = values.astype("float64")
-        converted = pd.to_numeric(values, errors="coerce").astype("float64")
-        bad = present & converted.isna()
-        infinite = np.isinf(converted)
-        bad |= infinite
-        converted = converted.where(~infinite)
-        if column.kind == "integer":
-            # Beyond int64 a value would wrap around: reject it rather than misread it.
-            too_big = converted.abs() >= 2**63
-            fractional = converted.notna() & (converted % 1 != 0)
-            bad |= too_big | fractional
-            converted = converted.where(~(too_big | fractional)).astype("Float64").astype("Int64")
-        return converted, bad
-    if column.kind == "boolean":
-        if pd.api.types.is_bool_dtype(values.dtype):
-            return values.astype("boolean"), pd.Series(False, index=values.index)
-        text = values.astype("string").str.strip().str.lower()
-        converted = pd.Series(pd.NA, index=values.index, dtype="boolean")
-        converted[text.isin(_TRUE).fillna(False).astype(bool)] = True
-        converted[text.isin(_FALSE).fillna(False).astype(bool)] = False
-        return converted, present & converted.isna()
-    if column.kind == "timestamp":
-        converted = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601")
-        return converted, present & converted.isna()
-    converted = values.astype("string").astype(object).where(present, None)
-    return converted, pd.Series(False, index=values.index)
-
-
 def with_columns(schema: Schema, columns: Iterable[Column]) -> Schema:
     """A copy of ``schema`` with these columns in place of its own (for tests and adoption)."""
     return replace(schema, columns=tuple(columns))
 
 
-def _bounds(column: Column) -> tuple[Any, Any]:
+def range_bounds(column: Column) -> tuple[Any, Any]:
     """A column's range as values its validated data compares with."""
     assert column.range is not None
     low, high = column.range
@@ -519,71 +341,3 @@ def _bounds(column: Column) -> tuple[Any, Any]:
     if isinstance(low, bool | str) or isinstance(high, bool | str):
         raise TypeError("a range of numbers")
     return float(low), float(high)
-
-
-@dataclass(frozen=True)
-class _SoftChecks:
-    """A schema's soft checks, ready to apply: (column, smallest, largest) for the ranges,
-    (column, the categories seen) for the categories. Built once a schema (the service
-    applies them to every request)."""
-
-    ranges: tuple[tuple[Column, Any, Any], ...]
-    categories: tuple[tuple[str, frozenset[str]], ...]
-
-
-def _soft_checks(schema: Schema) -> _SoftChecks:
-    cache: dict[tuple[str, ...], Any] = schema._pandera  # type: ignore[attr-defined]
-    key = ("soft checks",)
-    if key not in cache:
-        ranges = tuple((c, *_bounds(c)) for c in schema.columns if c.range is not None)
-        categories = tuple(
-            (c.name, frozenset(map(str, c.categories)))
-            for c in schema.columns
-            if c.categories is not None and c.kind == "category"
-        )
-        cache[key] = _SoftChecks(ranges, categories)
-    return cache[key]
-
-
-def out_of_range(frame: pd.DataFrame, schema: Schema) -> dict[str, int]:
-    """Soft checks, numbers and dates: per column of ``frame`` with a ``range`` in the schema,
-    how many (validated) values lie outside it, where some do."""
-    counts = {}
-    for column, low, high in _soft_checks(schema).ranges:
-        if column.name not in frame:
-            continue
-        values = frame[column.name]
-        if column.kind == "timestamp":
-            outside = int(((values < low) | (values > high)).sum())
-        else:
-            array = values.to_numpy(dtype="float64", na_value=np.nan)
-            with np.errstate(invalid="ignore"):
-                outside = int(np.count_nonzero((array < low) | (array > high)))
-        if outside:
-            counts[column.name] = outside
-    return counts
-
-
-def unseen_categories(frame: pd.DataFrame, schema: Schema) -> dict[str, int]:
-    """Soft checks, categories: per category column of ``frame``, how many values are not
-    among the ``categories`` the schema lists, where some are not."""
-    counts = {}
-    for name, seen in _soft_checks(schema).categories:
-        if name not in frame:
-            continue
-        values = frame[name].to_numpy(dtype=object)
-        if len(values) <= 100:  # a request: a loop beats pandas' set-up
-            unseen = sum(1 for v in values if isinstance(v, str) and v not in seen)
-        else:
-            present = pd.notna(values)
-            unseen = int((present & ~pd.Series(values).astype(str).isin(seen).to_numpy()).sum())
-        if unseen:
-            counts[name] = unseen
-    return counts
-
-
-def unexpected_values(frame: pd.DataFrame, schema: Schema) -> dict[str, int]:
-    """Every soft check: per column, the values outside its range or its categories seen in
-    the training data. Counted and logged by the service, the batch CLI and the monitor;
-    never refused (a constraint is a ``checks`` entry)."""
-    return {**out_of_range(frame, schema), **unseen_categories(frame, schema)}

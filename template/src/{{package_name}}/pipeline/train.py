@@ -15,45 +15,45 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import joblib
 import pandas as pd
 from sklearn.compose import ColumnTransformer
-{%- if task == "classification" %}
-from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
-{%- else %}
-from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
-{%- endif %}
+from sklearn.ensemble import (
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
 from sklearn.impute import SimpleImputer
-{%- if task == "classification" %}
-from sklearn.linear_model import LogisticRegression
-{%- else %}
-from sklearn.linear_model import Ridge
-{%- endif %}
+from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
 
-from .bundle import ModelBundle
+from ..contract.schema import Schema, load_schema
+from ..contract.tables import read_table
+from ..model import ModelBundle, save_model
+from ..settings import UserError, load_params, param, run_cli
 from .features import feature_set, names
-from .schema import Schema, load_schema, read_table
-from .settings import TASK, UserError, load_params, param, run_cli
 
 log = logging.getLogger(__name__)
 
-# Choose one with `train.model` in params.yaml; its hyperparameters are `train.<model>`.
-MODELS: dict[str, Any] = {
-{%- if task == "classification" %}
-    "random_forest": RandomForestClassifier,
-    "gradient_boosting": HistGradientBoostingClassifier,
-    "logistic_regression": LogisticRegression,
-{%- else %}
-    "random_forest": RandomForestRegressor,
-    "gradient_boosting": HistGradientBoostingRegressor,
-    "ridge": Ridge,
-{%- endif %}
+# The models of each task (schema.yaml's `task`): choose one with `train.model` in
+# params.yaml; its hyperparameters are `train.<model>`.
+MODELS: dict[str, dict[str, Any]] = {
+    "classification": {
+        "random_forest": RandomForestClassifier,
+        "gradient_boosting": HistGradientBoostingClassifier,
+        "logistic_regression": LogisticRegression,
+    },
+    "regression": {
+        "random_forest": RandomForestRegressor,
+        "gradient_boosting": HistGradientBoostingRegressor,
+        "ridge": Ridge,
+    },
 }
 
 
 def build_pipeline(
+    task: str,
     model_name: str,
     hyperparameters: dict[str, Any],
     seed: int,
@@ -61,9 +61,10 @@ def build_pipeline(
     categorical: list[str],
 ) -> Pipeline:
     """Preprocessing plus the chosen estimator, as one scikit-learn pipeline."""
-    if model_name not in MODELS:
-        raise UserError(f"train.model '{model_name}' is not one of: {', '.join(MODELS)}")
-    estimator_class = MODELS[model_name]
+    models = MODELS[task]
+    if model_name not in models:
+        raise UserError(f"train.model '{model_name}' is not one of: {', '.join(models)} ({task})")
+    estimator_class = models[model_name]
     if "random_state" in estimator_class().get_params():
         hyperparameters = {"random_state": seed, **hyperparameters}
     trees = model_name in {"random_forest", "gradient_boosting"}
@@ -94,22 +95,24 @@ def build_pipeline(
 
 
 def train(features: pd.DataFrame, params: dict[str, Any], schema: Schema) -> ModelBundle:
-    """Fit on a features frame; return the model bundle that ``predict.load_model`` reads."""
+    """Fit on a features frame; return the model bundle that ``model.load_model`` reads."""
     model_name = param(params, "model", str)
     hyperparameters = params.get(model_name) or {}
     if not isinstance(hyperparameters, dict):
         raise UserError(f"params.yaml: 'train.{model_name}' must be a mapping of hyperparameters")
-    feature_names = names(feature_set(schema))
+    features_of = feature_set(schema)  # computed once: it may log what it leaves out
+    feature_names = names(features_of)
     target = schema.target.name
     missing = [name for name in [*feature_names, target] if name not in features]
     if missing:
         raise UserError(f"training data lacks column(s): {', '.join(missing)}")
     pipeline = build_pipeline(
+        schema.task,
         model_name,
         hyperparameters,
         param(params, "seed", int),
-        names(feature_set(schema), "numeric"),
-        names(feature_set(schema), "categorical"),
+        names(features_of, "numeric"),
+        names(features_of, "categorical"),
     )
     labels = features[target]
     if labels.dtype == "Int64":
@@ -132,7 +135,7 @@ def train(features: pd.DataFrame, params: dict[str, Any], schema: Schema) -> Mod
     classes = [c.item() if hasattr(c, "item") else c for c in getattr(pipeline, "classes_", [])]
     return ModelBundle(
         pipeline=pipeline,
-        task=TASK,
+        task=schema.task,
         model=model_name,
         schema=schema.to_dict(),
         features=feature_names,
@@ -149,8 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     params = load_params("train")
 
     bundle = train(read_table(args.features), params, load_schema())
-    args.model.parent.mkdir(parents=True, exist_ok=True)
-    joblib.dump(bundle, args.model)
+    save_model(bundle, args.model)
     log.info("trained %s on %d rows -> %s", bundle.model, bundle.train_rows, args.model)
     return 0
 

@@ -25,16 +25,18 @@ from typing import Any
 from scipy import stats
 from sklearn.model_selection import ParameterGrid, ParameterSampler
 
-from .settings import TASK, Section, UserError, load_params, param, run_cli
+from ..contract.schema import load_schema
+from ..settings import Section, UserError, load_params, param, run_cli
 from .train import MODELS
 
 log = logging.getLogger(__name__)
 
-# The metrics of metrics/metrics.json a search can rank by, and whether higher is better.
+# The metrics of metrics/metrics.json a search can rank by, and whether higher is better,
+# by task (schema.yaml's).
 METRICS = {
     "classification": {"accuracy": True, "f1": True, "roc_auc": True},
     "regression": {"rmse": False, "mae": False, "r2": True},
-}[TASK]
+}
 METHODS = ("grid", "random")
 SCALARS = (str, int, float, bool, type(None))
 RANGE = "a range {low, high, log}"
@@ -65,13 +67,14 @@ def _distribution(key: str, spec: dict[str, Any]) -> Any:
     return stats.loguniform(low, high) if log_scale else stats.uniform(low, high - low)
 
 
-def parse_space(space: Any, model: str, method: str) -> dict[str, Any]:
+def parse_space(space: Any, model: str, method: str, task: str) -> dict[str, Any]:
     """The search space: each key ``train.<model>.<hyperparameter>``, a list or (random) a range."""
     if not isinstance(space, dict) or not space:
         raise UserError(
             f"params.yaml: tune.space is empty: give train.{model}.<hyperparameter>: [values]"
         )
-    known = set(MODELS[model]().get_params())
+    estimator = MODELS[task][model]
+    known = set(estimator().get_params())
     parsed: dict[str, Any] = {}
     for key, values in space.items():
         prefix, _, name = str(key).rpartition(".")
@@ -82,7 +85,7 @@ def parse_space(space: Any, model: str, method: str) -> dict[str, Any]:
             )
         if name not in known:
             raise UserError(
-                f"params.yaml: tune.space.{key}: {MODELS[model].__name__} has no parameter "
+                f"params.yaml: tune.space.{key}: {estimator.__name__} has no parameter "
                 f"'{name}' (it has: {', '.join(sorted(known))})"
             )
         if isinstance(values, dict) and method == "random":
@@ -129,26 +132,27 @@ def _plain(value: Any) -> Any:
     return float(f"{value:.4g}") if isinstance(value, float) else value
 
 
-def plan(params: dict[str, Any]) -> Plan:
-    """The search the ``tune`` section of params.yaml asks for, checked."""
+def plan(params: dict[str, Any], task: str) -> Plan:
+    """The search the ``tune`` section of params.yaml asks for, checked, for the ``task``."""
     tune, train = params.get("tune"), params.get("train")
     if not isinstance(tune, dict) or not isinstance(train, dict):
         raise UserError("params.yaml has no 'tune' section: see the README, Experiments")
     tune, train = Section("tune", tune), Section("train", train)  # named in error messages
     model = param(train, "model", str)
-    if model not in MODELS:
-        raise UserError(f"params.yaml: train.model '{model}' is not one of: {', '.join(MODELS)}")
+    models, metrics = MODELS[task], METRICS[task]
+    if model not in models:
+        raise UserError(f"params.yaml: train.model '{model}' is not one of: {', '.join(models)}")
     method = tune.get("method", "grid")
     if not isinstance(method, str) or method not in METHODS:
         raise UserError(f"params.yaml: tune.method is {method!r}, not one of: grid, random")
-    metric = tune.get("metric", next(iter(METRICS)))
-    if not isinstance(metric, str) or metric not in METRICS:
-        raise UserError(f"params.yaml: tune.metric is {metric!r}, not one of: {', '.join(METRICS)}")
-    space = parse_space(tune.get("space"), model, method)
+    metric = tune.get("metric", next(iter(metrics)))
+    if not isinstance(metric, str) or metric not in metrics:
+        raise UserError(f"params.yaml: tune.metric is {metric!r}, not one of: {', '.join(metrics)}")
+    space = parse_space(tune.get("space"), model, method, task)
     seed = param(tune, "seed", int) if "seed" in tune else 42
     chosen = points(space, method, _positive(tune, "max_runs"), seed)
     jobs = min(_positive(tune, "jobs"), len(chosen))
-    return Plan(chosen, jobs, metric, METRICS[metric])
+    return Plan(chosen, jobs, metric, metrics[metric])
 
 
 def override(key: str, value: Any, existing: dict[str, Any]) -> str:
@@ -264,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="only list the points")
     args = parser.parse_args(argv)
     params = load_params()
-    search = plan(params)
+    search = plan(params, load_schema().task)
     if args.dry_run:
         for number, point in enumerate(search.points, start=1):
             log.info("%d: %s", number, " ".join(f"{k}={v}" for k, v in point.items()))

@@ -19,8 +19,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from .schema import Schema, load_schema
-from .settings import UserError, load_params, run_cli
+from ..contract.schema import Schema, load_schema
+from ..settings import UserError, load_params, run_cli
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,8 @@ def schema_section(schema: Schema, features: list[str]) -> list[str]:
     lines = ["## Schema and features", "", *_table(["column", "kind", "role", "nullable"], rows)]
     lines += ["", f"The model's {len(features)} features: " + ", ".join(f"`{f}`" for f in features)]
     if engineered:
-        lines[-1] += f" (engineered in features.py: {', '.join(f'`{f}`' for f in engineered)})"
+        shown = ", ".join(f"`{f}`" for f in engineered)
+        lines[-1] += f" (engineered in pipeline/features.py: {shown})"
     return [*lines[:-1], lines[-1] + "."]
 
 

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Post-generation set-up of a copier-mlops project, run by `make setup` (copier itself runs
 # no code, so `copier copy` needs no --trust). Idempotent: safe to run again at any time.
+# Only what must be shell is here (git, uv, the hooks); the data is set up by Python
+# (python -m <package>.contract.ingest ensure). Bash 3.2 (macOS's own) runs it too.
 #
 # With --ci (`make ci-setup`, the first step of the CI jobs): a project pushed straight after
 # `copier copy` has no uv.lock, .dvc files or test fixture yet. Then CI runs this set-up itself
@@ -57,46 +59,10 @@ step "Python environment (uv sync: writes uv.lock on first run)"
 "$UV" sync
 
 step "data (DVC-tracked)"
-# With dataset=file, the first run adopts the answered file (ingest checks it before it
-# writes anything: data/raw/, schema.yaml, the test fixture, examples/request.json).
-if [ -f data/dataset.yml ] && [ ! -f schema.yaml ]; then
-  "$UV" run --no-sync python -m "${PACKAGE}.ingest" --config data/dataset.yml
-fi
-raw="$("$UV" run --no-sync python -c "from ${PACKAGE}.settings import load_params; print(load_params('data')['raw'])")"
-files=("$raw")
-sample=false
-if [ -f "src/${PACKAGE}/sample_data.py" ] && [ "$raw" = data/raw/customers.csv ]; then
-  sample=true
-  # An assignment, so that a failure here stops the script (set -e skips a for's word list);
-  # read line by line, as macOS's bash 3.2 has no mapfile.
-  bundled="$("$UV" run --no-sync python -m "${PACKAGE}.sample_data" --list)"
-  files=()
-  while IFS= read -r file; do
-    [ -z "$file" ] || files+=("$file")
-  done <<<"$bundled"
-fi
-for file in "${files[@]}"; do
-  if [ -f "$file" ]; then
-    echo "$file: present"
-  elif [ -f "$file.dvc" ]; then
-    echo "$file: tracked by DVC but not here: pulling it"
-    "$UV" run --no-sync dvc pull "$file.dvc" || {
-      echo "error: could not pull $file from the DVC remote; check 'dvc remote list' (in .venv)" >&2
-      exit 1
-    }
-  elif [ "$sample" = true ]; then
-    "$UV" run --no-sync python -m "${PACKAGE}.sample_data" "$file" --bundled
-    "$UV" run --no-sync dvc add --quiet "$file"
-  else
-    echo "error: $file (data.raw in params.yaml) is missing and not tracked by DVC:" >&2
-    echo "adopt a data file with: make adopt-data FILE=path/to/table.csv TARGET=column" >&2
-    exit 1
-  fi
-done
-if [ ! -f tests/fixtures/data.csv ]; then
-  # The small sample the tests run on, committed, so `make test` needs no DVC remote.
-  "$UV" run --no-sync python -m "${PACKAGE}.ingest" --fixture
-fi
+# One Python command: with your own file, the first run adopts the answered file (it checks
+# it before it writes anything); then every data file is here (present, pulled from the DVC
+# remote, or the bundled sample generated and tracked), and the test fixture is drawn.
+"$UV" run --no-sync python -m "${PACKAGE}.contract.ingest" ensure
 
 step "pre-commit hooks"
 if [ "${SETUP_HOOKS:-true}" = false ]; then

@@ -13,7 +13,7 @@ section of ``params.yaml``; writes
   predicted against actual; ``roc.csv`` or ``residuals.csv``; ``importance.csv``), and the
   same plots as SVG images that open without the internet (charts.py).
 
-One definition of each metric, here and in ``make monitor``'s quality scores (monitor.py
+One definition of each metric, here and in ``make monitor``'s quality scores (its quality.py
 calls these functions; Evidently's report computes the same): accuracy; precision, recall
 and F1 of the positive class (the last of the model's classes) for a binary model, else
 their unweighted mean over the classes that occur in the labels or the predictions (a class
@@ -36,10 +36,9 @@ from sklearn import metrics
 from sklearn.inspection import permutation_importance
 from sklearn.preprocessing import label_binarize
 
-from .bundle import ModelBundle
-from .predict import load_model, predict_frame, probability_column
-from .schema import read_table
-from .settings import load_params, param, run_cli
+from ..contract.tables import read_table
+from ..model import ModelBundle, load_model, predict_frame, probability_column
+from ..settings import load_params, param, run_cli
 
 log = logging.getLogger(__name__)
 
