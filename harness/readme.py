@@ -2,6 +2,8 @@
 
 `bash_blocks` and `commands` take the commands out of a README's ```bash blocks, in order, with
 each line's comment kept apart (a comment such as "in another terminal" says how to run it).
+`documents` is a generated project's README followed by the docs/ pages it links, in the order
+a reader meets them.
 `Shell` is one bash session, as a user's terminal: `cd`, `source .venv/bin/activate` and
 exports carry over from one command to the next. `Session` types a README's commands into it
 in the form the README gives for local use (tests/e2e/test_first_hour.py says which), checks
@@ -41,6 +43,31 @@ def section(markdown: str, heading: str) -> str:
 def bash_blocks(markdown: str) -> list[str]:
     """The ```bash blocks, in order (the file trees in plain ``` blocks are not commands)."""
     return [body for language, body in FENCE.findall(markdown) if language == "bash"]
+
+
+# A link to a page of docs/ (an anchor after the page's name aside).
+DOC_LINK = re.compile(r"\]\((docs/[\w.-]+\.md)(?:#[^)]*)?\)")
+
+
+def linked_pages(readme: str) -> list[str]:
+    """The docs/ pages a README links, each once, in the order of its first link."""
+    return list(dict.fromkeys(DOC_LINK.findall(readme)))
+
+
+def documents(project: Path) -> list[tuple[str, str]]:
+    """The README, then each docs/ page it links, in that order: (path, text) of each.
+
+    A link to no page, or a page of docs/ the README does not link, is an error: every page a
+    user can reach from the README is read, so none of its commands escapes the tests.
+    """
+    readme = (project / "README.md").read_text()
+    pages = linked_pages(readme)
+    broken = [page for page in pages if not (project / page).is_file()]
+    present = sorted(path.relative_to(project).as_posix() for path in project.glob("docs/*.md"))
+    unlinked = [page for page in present if page not in pages]
+    if broken or unlinked:
+        raise AssertionError(f"README.md links no such page {broken}; links not {unlinked}")
+    return [("README.md", readme), *((page, (project / page).read_text()) for page in pages)]
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,17 @@ import yaml
 
 from harness.gha import load_workflow
 from harness.project import TEMPLATE_ROOT, Project, free_port, tool_env
-from harness.readme import Command, Service, Session, Shell, Steps, bash_blocks, commands, section
+from harness.readme import (
+    Command,
+    Service,
+    Session,
+    Shell,
+    Steps,
+    bash_blocks,
+    commands,
+    documents,
+    section,
+)
 
 OWN_FILE = {"dataset": "file", "dataset_path": "penguins.csv", "target_column": "species"}
 ANSWERS = [pytest.param({}, id="sample"), pytest.param(OWN_FILE, id="own-file")]
@@ -142,6 +152,7 @@ def test_no_readme_sends_anyone_to_a_url_the_service_does_not_serve(
         "template README.md": (TEMPLATE_ROOT / "README.md").read_text(),
         "harness/demo.py": (TEMPLATE_ROOT / "harness" / "demo.py").read_text(),
     }
+    texts.update(documents(project.path)[1:])  # the docs/ pages
     for where, text in texts.items():
         assert not re.search(r"/docs(?!\.json)\b", text), f"{where} names /docs"
     assert "`/docs.json`" in texts["README.md"] and "http://localhost:3000/" in texts["README.md"]
@@ -152,13 +163,16 @@ def test_readme_commands_need_no_uv_on_path(
     baked: Callable[..., Project], answers: dict[str, str]
 ) -> None:
     """With uv only in .tools/, `uv ...` fails: the README's commands are make targets and
-    the environment's own tools (activated), and say how."""
-    readme = baked(**answers).read("README.md")
-    for block in bash_blocks(readme):
-        for command in commands(block):
-            assert not re.match(r"(uv|uvx) ", command.text), command
+    the environment's own tools (activated), and say how. The docs/ pages too."""
+    pages = documents(baked(**answers).path)
+    for _page, text in pages:
+        for block in bash_blocks(text):
+            for command in commands(block):
+                assert not re.match(r"(uv|uvx) ", command.text), command
+    readme = pages[0][1]
     assert "source .venv/bin/activate" in readme
-    assert "uv run" not in readme.replace("`uv run dvc ...` works too", "")
+    for page, text in pages:
+        assert "uv run" not in text.replace("`uv run dvc ...` works too", ""), page
 
 
 def test_template_readme_sections_the_tests_run_are_there() -> None:
@@ -171,6 +185,109 @@ def test_template_readme_sections_the_tests_run_are_there() -> None:
     )
     benchmarks = (TEMPLATE_ROOT / "benchmarks" / "README.md").read_text()
     assert "| step |" in section(benchmarks, "The first hour, timed")
+
+
+# Files the README's map names that make setup or make pipeline make.
+MADE_LATER = {"data/raw", "dvc.lock", "models", "metrics", "plots", "schema.yaml"}
+EDITED = ["schema.yaml", "params.yaml", "pipeline/features.py", "pipeline/train.py"]
+
+
+def _project_map(readme: str) -> dict[str, bool]:
+    """The README's map of the project: each path it names, and whether it is marked `*`
+    (a file the user edits). Two spaces of indentation a folder level."""
+    (tree,) = re.findall(r"^```\n(.*?)^```", section(readme, "What is where"), re.M | re.S)
+    paths: dict[str, bool] = {}
+    parents: list[str] = []
+    for line in tree.splitlines():
+        indent, names, mark = re.match(r"( *)([^\s,]+(?:, [^\s,]+)*)\s*(\*?)", line).groups()
+        parents = parents[: len(indent) // 2]
+        for name in names.split(", "):
+            paths["".join(parents) + name] = mark == "*"
+        parents.append(names)  # a folder's children follow it, indented
+    return paths
+
+
+@pytest.mark.parametrize("answers", ANSWERS)
+def test_readme_is_short_and_maps_the_files_a_user_edits_on_its_first_screen(
+    baked: Callable[..., Project], answers: dict[str, str]
+) -> None:
+    project = baked(**answers)
+    readme = project.read("README.md")
+    assert len(readme.splitlines()) <= 200, "a reference: the rest is in docs/"
+    first_screen = "\n".join(readme.splitlines()[:50])
+    assert "## What is where" in first_screen and first_screen.count("```") >= 4, first_screen
+    package = f"src/{project.answers['package_name']}/"
+    paths = _project_map(readme)
+    edited = [path.replace(package, "") for path, mark in paths.items() if mark]
+    assert edited == [*EDITED, "docs/model_card_intro.md"], paths
+    for path in paths:
+        made_later = path.rstrip("/") in MADE_LATER
+        assert made_later or (project.path / path).exists(), f"the README's map names {path}"
+    for target in ["setup", "pipeline", "test", "serve", "predict", "monitor"]:
+        assert f"make {target} " in section(readme, "Start"), target
+
+
+def test_readme_and_docs_say_the_same_for_the_sample_and_a_file(
+    baked: Callable[..., Project],
+) -> None:
+    """`make adopt-data` turns a project on the sample into one on a file without rendering
+    the README or docs/ again: what they say must hold for both (tests/e2e/test_own_data.py
+    compares the files after a real adoption)."""
+    assert documents(baked().path) == documents(baked(**OWN_FILE).path)
+
+
+# Links to what the pipeline makes (the plots' SVG images), from docs/.
+MADE_BY_PIPELINE = re.compile(r"plots/\w+\.svg")
+
+
+def _anchors(markdown: str) -> set[str]:
+    """GitHub's anchors for the headings: lower case, punctuation dropped, spaces as '-'."""
+    headings = re.findall(r"^#+ (.+)$", markdown, re.M)
+    return {re.sub(r"[^\w\- ]", "", heading.lower()).replace(" ", "-") for heading in headings}
+
+
+@pytest.mark.parametrize("answers", [*ANSWERS, pytest.param({"task": "regression"}, id="reg")])
+def test_every_link_of_the_readme_and_docs_leads_somewhere(
+    baked: Callable[..., Project], answers: dict[str, str]
+) -> None:
+    """Each relative link opens a file of the project (or one the pipeline writes), at a
+    heading that exists; `documents` also fails on a docs/ page the README does not link."""
+    project = baked(**answers)
+    checked = 0
+    for page, text in documents(project.path):
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"https?://", target):
+                continue
+            path, _, anchor = target.partition("#")
+            file = (project.path / page).parent / path if path else project.path / page
+            file = file.resolve()
+            made = MADE_BY_PIPELINE.search(path) is not None
+            assert made or file.is_file(), f"{page} links {target}: no such file"
+            if anchor:
+                assert anchor in _anchors(file.read_text()), f"{page} links {target}: no heading"
+            checked += 1
+    assert checked >= 15, checked
+
+
+@pytest.mark.parametrize("answers", ANSWERS)
+def test_the_docs_name_only_modules_of_the_package_that_exist(
+    baked: Callable[..., Project], answers: dict[str, str]
+) -> None:
+    """The paths under src/ and the modules (`python -m`, `bentoml serve`) the README and docs/
+    name are the package's: a module moved or renamed fails here until the text follows."""
+    project = baked(**answers)
+    package = project.answers["package_name"]
+    checked = 0
+    for page, text in documents(project.path):
+        for path in re.findall(rf"`(src/{package}/[^`\s]*)`", text):
+            assert (project.path / path).exists(), f"{page} names {path}"
+            checked += 1
+        for module in re.findall(rf"\b({package}(?:\.\w+)+)(?::\w+)?\b", text):
+            where = project.path / "src" / module.replace(".", "/")
+            exists = where.with_suffix(".py").is_file() or (where / "__main__.py").is_file()
+            assert exists, f"{page} names the module {module}"
+            checked += 1
+    assert checked >= 5, checked
 
 
 # --- make serve, make predict --------------------------------------------------------------------
@@ -378,3 +495,19 @@ def test_a_readme_command_that_fails_or_prints_otherwise_fails_the_run(tmp_path:
             session.run(Command("read answer", "a prompt reads /dev/null, not the next lines"))
     finally:
         shell.close()
+
+
+def test_the_docs_pages_are_all_linked_from_the_readme(tmp_path: Path) -> None:
+    """A page of docs/ the README does not link, or a link to no page, fails the README test."""
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.md").write_text("# A\n")
+    (tmp_path / "docs" / "b.md").write_text("# B\n")
+    readme = tmp_path / "README.md"
+    readme.write_text("[b](docs/b.md#b), then [a](docs/a.md), [b again](docs/b.md)\n")
+    assert [page for page, _ in documents(tmp_path)] == ["README.md", "docs/b.md", "docs/a.md"]
+    readme.write_text("[b](docs/b.md)\n")
+    with pytest.raises(AssertionError, match=r"links not \['docs/a.md'\]"):
+        documents(tmp_path)
+    readme.write_text("[a](docs/a.md), [b](docs/b.md), [c](docs/c.md)\n")
+    with pytest.raises(AssertionError, match=r"no such page \['docs/c.md'\]"):
+        documents(tmp_path)

@@ -136,8 +136,8 @@ def test_the_latest_rule_is_documented(baked: Callable[..., Project]) -> None:
     project = baked()
     cd = project.read(".github/workflows/cd.yml")
     assert re.search(r"#.*`?latest`? moves only", cd), "cd.yml: a comment saying when"
-    readme = project.read("README.md")
-    assert re.search(r"`latest`[^.]*only[^.]*newest release", readme), "README: CD says when"
+    docs = project.read("docs/ci-cd.md")
+    assert re.search(r"`latest`[^.]*only[^.]*newest release", docs), "docs/ci-cd.md: says when"
 
 
 # --- event payloads ------------------------------------------------------------------------------
@@ -436,7 +436,7 @@ def test_the_monitors_job_summary_says_the_verdict_or_what_to_configure(
 
 # --- OIDC: who may write the DVC remote ------------------------------------------------------
 
-# What the README tells a user to trust, per identity (OWNER/REPO is the repository). AWS
+# What docs/ci-cd.md tells a user to trust, per identity (OWNER/REPO is the repository). AWS
 # matches trust-policy subjects with wildcards; Azure matches a federated credential exactly
 # (a flexible credential may use `*`); GitHub's subject names the ref, or the pull request.
 CLOUDS: dict[str, dict[str, Any]] = {
@@ -461,23 +461,23 @@ WRITE_SUBJECT = "repo:OWNER/REPO:ref:refs/heads/main"
 
 
 @pytest.mark.parametrize("remote", sorted(CLOUDS))
-def test_the_readme_gives_each_identity_the_subjects_github_sends(
+def test_the_ci_cd_page_gives_each_identity_the_subjects_github_sends(
     baked: Callable[..., Project], remote: str
 ) -> None:
     """Azure: a credential for `repo:OWNER/REPO` never matched (the subject names the ref), so
     a tag's CD could not log in. S3: one read-write role trusted for `repo:OWNER/REPO:*` let
     every same-repository pull request write the remote."""
-    readme = " ".join(baked(dvc_remote=remote).read("README.md").split())
+    docs = " ".join(baked(dvc_remote=remote).read("docs/ci-cd.md").split())
     for subject in [*CLOUDS[remote]["read"], WRITE_SUBJECT]:
-        assert f"`{subject}`" in readme, subject
-    if remote == "azure":  # exact subjects: the README names the tag's and the branch's form
-        assert "`repo:OWNER/REPO:ref:refs/tags/TAG`" in readme
-        assert "`repo:OWNER/REPO:ref:refs/heads/BRANCH`" in readme
-    assert "`repo:OWNER/REPO:pull_request`" in readme
+        assert f"`{subject}`" in docs, subject
+    if remote == "azure":  # exact subjects: the page names the tag's and the branch's form
+        assert "`repo:OWNER/REPO:ref:refs/tags/TAG`" in docs
+        assert "`repo:OWNER/REPO:ref:refs/heads/BRANCH`" in docs
+    assert "`repo:OWNER/REPO:pull_request`" in docs
     write_variable = next(name for name in CLOUDS[remote]["vars"] if "WRITE" in name)
-    assert f"`{write_variable}` (the read-write" in readme
-    assert "federated credential for `repo:OWNER/REPO`," not in readme
-    assert "allows `repo:OWNER/REPO:*`, with read and write" not in readme
+    assert f"`{write_variable}` (the read-write" in docs
+    assert "federated credential for `repo:OWNER/REPO`," not in docs
+    assert "allows `repo:OWNER/REPO:*`, with read and write" not in docs
 
 
 def _runs(workflow: dict[str, Any]) -> list[dict[str, Any]]:
@@ -504,7 +504,7 @@ def test_only_the_default_branch_logs_in_to_write_the_dvc_remote(
     baked: Callable[..., Project], remote: str
 ) -> None:
     """Each OIDC login, under each event that starts its workflow: the identity it asks for is
-    trusted (in the README) for the subject GitHub sends, and `dvc push` runs only with the
+    trusted (in docs/ci-cd.md) for the subject GitHub sends, and `dvc push` runs only with the
     write identity, whose one subject is the default branch."""
     cloud = CLOUDS[remote]
     pushes = 0

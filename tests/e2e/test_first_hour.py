@@ -1,7 +1,8 @@
 """End to end: the first hour of a new user, who follows only the READMEs.
 
 Every command runs in one terminal session (harness/readme.py) on a machine without uv on its
-PATH, as printed in the README, but in the form the README gives for local use:
+PATH, as printed in the README (a generated project's: then in each docs/ page it links, in the
+order it links them), but in the form the README gives for local use:
 
 - `uvx copier` is `copier` from a virtual environment (the template README's third way), the
   template is this working tree (tests/conftest.py: `template_repo`) instead of
@@ -38,6 +39,7 @@ from harness.readme import (
     Steps,
     bash_blocks,
     commands,
+    documents,
     no_uv_env,
     section,
 )
@@ -176,7 +178,7 @@ def _broken_data_and_the_way_back(project: Project, generated: str, session: Ses
     assert "'bill_length_mm': 1 row(s) not of type float (row 5)" in failed, failed
     assert "DVC still tracks the data of the last good run" in failed, failed
     assert git(project.path, "status", "--porcelain") == "", "the .dvc file changed"
-    after_failure = generated.split("**When a pipeline run fails on bad data**", 1)[1]
+    after_failure = section(project.read("docs/data.md"), "When a pipeline run fails on bad data")
     for command in commands(bash_blocks(after_failure)[0]):
         session.run(command)
     assert raw.read_bytes() == good
@@ -209,8 +211,9 @@ def test_readme_commands_run_in_order(template_repo: Path, tmp_path: Path, shell
         git(tmp_path, "init", "--quiet", "--bare", str(origin))
         git(project.path, "remote", "add", "origin", str(origin))
 
-        for block in bash_blocks(project.read("README.md")):
-            for command in commands(block):
+        # The README, then each docs/ page in the order the README links them.
+        for _page, text in documents(project.path):
+            for command in (c for block in bash_blocks(text) for c in commands(block)):
                 output = session.run(command)
                 if command.text == "dvc plots show":
                     _each_plot_once(shell)

@@ -12,7 +12,7 @@ git clean -> [make serve + make predict] -> make monitor -> make test):
 In a default project (on the sample), bad tables given to `make adopt-data` get one line on
 stderr, exit 2 and change nothing; then a good one (breast cancer biopsies: 0/1 classes, a
 date column in a CSV) replaces the sample: the project is then file for file the one generated
-from that table, the README's undo brings the sample back, and after adopting it again the
+from that table, docs/data.md's undo brings the sample back, and after adopting it again the
 pipeline and the tests run on it. A bad answered file
 makes `make setup` fail the same way, writing nothing.
 """
@@ -32,7 +32,7 @@ import pytest
 import yaml
 
 from harness.project import Project, Server, bake_project, git, run, serving, tool_env
-from harness.readme import bash_blocks, commands
+from harness.readme import bash_blocks, commands, section
 
 pytestmark = pytest.mark.e2e
 
@@ -579,10 +579,10 @@ def test_adopt_data_refuses_a_bad_table_and_changes_nothing(
 
 
 # What may differ between a sample project after make adopt-data and a project generated from
-# the same file: the README (it describes the data it was generated with), the lock (resolved
-# at each make setup), DVC's own working files and the tools' caches (git ignores them).
+# the same file: the lock (resolved at each make setup), DVC's own working files and the tools'
+# caches (git ignores them). The README and docs/ are compared: adopt-data does not render them
+# again, so what they say holds for the sample and for a file alike.
 NOT_COMPARED = (
-    "README.md",
     "uv.lock",
     ".dvc/tmp/",
     ".dvc/cache/",
@@ -596,16 +596,16 @@ def _compared(project: Project) -> dict[str, str]:
 
 
 def _undo_adoption(project: Project) -> None:
-    """The generated README's way to undo a `make adopt-data` not yet committed, as written."""
-    readme = project.read("README.md").split("To undo a `make adopt-data`", 1)[1]
+    """docs/data.md's way to undo a `make adopt-data` not yet committed, as written."""
+    undo = section(project.read("docs/data.md"), "Undo a `make adopt-data`")
     venv = {"PATH": f"{project.path / '.venv' / 'bin'}:{tool_env()['PATH']}"}
-    for command in commands(bash_blocks(readme)[0]):
+    for command in commands(bash_blocks(undo)[0]):
         project.run("bash", "-c", command.text, env=venv)
 
 
 def test_adopt_data_replaces_the_sample(sample_project: Project, tables: Path, bake) -> None:
     """After the bad tables: a good one, timestamped, classes written 0/1. The project is then
-    the one copier copy generates from that file; the README's undo puts the sample back; then
+    the one copier copy generates from that file; docs/data.md's undo puts the sample back; then
     the pipeline and the tests on the adopted file."""
     project = sample_project
     source = tables / "biopsies.csv"
