@@ -175,11 +175,13 @@ def test_ci_of_a_project_made_from_a_private_file(template_repo: Path, tmp_path:
 def _iris_table(path: Path) -> None:
     rng = random.Random(0)
     rows = ["petal_length,petal_width,colour,species"]
-    for species, (length, width) in {"setosa": (1.5, 0.3), "virginica": (5.5, 2.0)}.items():
+    # Classes that overlap: a column that alone separates them perfectly would be kept out
+    # of the features as a likely leak (schema inference), leaving the model nothing to learn.
+    for species, (length, width) in {"setosa": (4.0, 1.2), "virginica": (5.0, 1.7)}.items():
         for _ in range(150):
             colour = rng.choice(["blue", "white", "purple"])
             rows.append(
-                f"{rng.gauss(length, 0.4):.2f},{rng.gauss(width, 0.3):.2f},{colour},{species}"
+                f"{rng.gauss(length, 0.6):.2f},{rng.gauss(width, 0.4):.2f},{colour},{species}"
             )
     path.write_text("\n".join(rows) + "\n")
 
