@@ -281,3 +281,27 @@ def test_no_deploy_folder_without_kubernetes(baked: Callable[..., Project]) -> N
     assert not (project.path / "deploy").exists()
     assert not (project.path / "docs" / "deployment.md").exists()
     assert "docs/deployment.md" not in project.read("README.md")
+
+
+@pytest.mark.solo
+def test_render_and_validate_benchmark(
+    projects: dict[str, Project], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """benchmarks/deploy_render.py on the default project: under 10 s (a timing: run alone)."""
+    from benchmarks import deploy_render
+
+    code = deploy_render.main(["--project", str(projects["defaults"].path), "--runs", "1"])
+    out = capsys.readouterr().out
+    print(out)
+    assert code == 0 and "OK: rendered and validated in" in out, out
+
+
+def test_make_deploy_check(bake: Callable[..., Project]) -> None:
+    """The generated `make deploy-check` (its CI runs it) passes, and fails on a misspelt field."""
+    project = bake(deployment="kubernetes")
+    done = project.run("make", "deploy-check", timeout=300)
+    assert "every object valid for Kubernetes 1.25 and 1.37" in done.stdout, done.stdout
+    deployment = project.path / "deploy" / "base" / "deployment.yaml"
+    deployment.write_text(deployment.read_text().replace("periodSeconds:", "periodSecond:", 1))
+    failed = project.run("make", "deploy-check", check=False, timeout=300)
+    assert failed.returncode != 0 and "periodSecond" in failed.stdout + failed.stderr, failed
