@@ -283,6 +283,7 @@ def test_no_deploy_folder_without_kubernetes(baked: Callable[..., Project]) -> N
     assert "docs/deployment.md" not in project.read("README.md")
 
 
+@pytest.mark.e2e  # a timing: out of the fast suite, run alone by `make test` (solo)
 @pytest.mark.solo
 def test_render_and_validate_benchmark(
     projects: dict[str, Project], capsys: pytest.CaptureFixture[str]
