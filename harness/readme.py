@@ -186,6 +186,8 @@ class Shell:
 SKIP = {
     "make docker": "no Docker engine here: tests/e2e/test_container.py builds the image (podman)",
     "docker run": "no Docker engine here: make serve starts the same service for `make predict`",
+    "kubectl ": "no Kubernetes cluster here: tests/test_deploy.py renders and validates deploy/",
+    "flux ": "no Kubernetes cluster here: tests/test_deploy.py validates the Flux objects",
 }
 # Commands (exactly these) another test runs, whose run here would only add minutes.
 COVERED = {

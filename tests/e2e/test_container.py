@@ -7,15 +7,20 @@ own command as the image's user: the healthcheck passes, 200 with predictions, 4
 malformed body, no process is root -> SIGTERM with a request in flight: it exits within the
 stop grace period, having written nothing outside /tmp -> the libraries slimmed (bytecode
 without sources, no stubs), and every model answer's estimator fits, round-trips through
-joblib and predicts in the image -> the image-size benchmark (serving image at most 400 MB).
+joblib and predicts in the image -> the Kubernetes manifests (deploy/, deployment=kubernetes)
+agree with the image: its user, port, probe paths; the service predicts on a read-only root
+with only the manifest's emptyDir writable, and stops within the manifest's grace period ->
+the image-size benchmark (serving image at most 400 MB).
 
 Without Podman and Buildah the tests skip, except under CI=true, where they fail.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -23,14 +28,16 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import yaml
 
-from harness import containers
+from harness import checkers, containers
 from harness.answers import choices, questions
 from harness.project import (
     TEMPLATE_ROOT,
@@ -78,6 +85,7 @@ def image(template_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
         tmp_path_factory.mktemp("container") / "churn-service",
         project_name="churn-service",
         python_version=containers.BASE_PYTHON,
+        deployment="kubernetes",  # deploy/: its manifests are checked against this image
     )
     project.run("make", "setup")
     project.run("make", "pipeline")
@@ -352,6 +360,216 @@ def _wrote_nothing_outside_tmp(rootfs: Path, since: float) -> None:
     runtime = {"/tmp", "/run", "/etc", "/etc/hosts", "/etc/hostname", "/etc/resolv.conf"}
     elsewhere = [p for p in written if p not in runtime and not p.startswith("/tmp/")]
     assert not elsewhere, f"the service wrote outside /tmp: {elsewhere}"
+
+
+# --- the Kubernetes manifests against the image ----------------------------------------------
+
+READ_ONLY_ROOT = """
+set -eu
+root=$1 ro=$2 mounts=$3 user=$4
+shift 4
+# The runtime's files need a mount point: in the working container's own layer.
+for file in hosts hostname resolv.conf; do [ -e "$root/etc/$file" ] || touch "$root/etc/$file"; done
+mount --bind "$root" "$ro"
+mount -o remount,bind,ro "$ro"
+for path in $mounts; do mount -t tmpfs -o mode=1777 tmpfs "$ro$path"; done
+mount -t proc proc "$ro/proc"
+mount --rbind /dev "$ro/dev"
+for file in hosts hostname resolv.conf; do  # the runtime's, as the kubelet's (not the image's)
+    mount --bind -o ro "/etc/$file" "$ro/etc/$file"
+done
+exec chroot --userspec="$user" "$ro" /usr/bin/env -i "$@"
+"""
+WRITE_PROBE = """
+import json, os, sys
+found = {}
+for folder in sys.argv[1:]:
+    try:
+        with open(os.path.join(folder, ".write-probe"), "w"):
+            pass
+        found[folder] = "written"
+    except OSError as error:
+        found[folder] = error.strerror
+print(json.dumps(found))
+"""
+
+
+@dataclass
+class Pod:
+    """The rendered production Deployment's pod, as the kubelet would run it from the image."""
+
+    spec: dict[str, Any]
+    settings: dict[str, str]  # its ConfigMap
+
+    @property
+    def container(self) -> dict[str, Any]:
+        (container,) = self.spec["containers"]
+        return container
+
+    @property
+    def writable(self) -> list[str]:
+        """Where the pod may write: its emptyDir volumes' mount paths."""
+        empty = {v["name"] for v in self.spec["volumes"] if "emptyDir" in v}
+        return [m["mountPath"] for m in self.container["volumeMounts"] if m["name"] in empty]
+
+    def probe(self, kind: str) -> tuple[str, int]:
+        get = self.container[kind]["httpGet"]
+        ports = {p["name"]: p["containerPort"] for p in self.container["ports"]}
+        return get["path"], ports.get(get["port"], get["port"])
+
+
+@pytest.fixture(scope="module")
+def pod(image: Image) -> Pod:
+    out = checkers.kustomize(image.project.path / "deploy" / "overlays" / "production")
+    assert out.returncode == 0, out.stderr
+    docs = [doc for doc in yaml.safe_load_all(out.stdout) if doc]
+    (deployment,) = [d for d in docs if d["kind"] == "Deployment"]
+    spec = deployment["spec"]["template"]["spec"]
+    maps = {d["metadata"]["name"]: d["data"] for d in docs if d["kind"] == "ConfigMap"}
+    (settings,) = [maps[e["configMapRef"]["name"]] for e in spec["containers"][0]["envFrom"]
+                   if "configMapRef" in e]  # fmt: skip
+    return Pod(spec, settings)
+
+
+def _read_only(rootfs: str, pod: Pod, ro: Path, env: dict[str, str], *command: str) -> list[str]:
+    """``command`` in the image's root filesystem (``ro``, read-only), as the pod's user, with a
+    tmpfs where the pod has an emptyDir, in a mount namespace of its own: what the kubelet
+    does with readOnlyRootFilesystem (Podman's --read-only cannot run here)."""
+    context = pod.spec["securityContext"]
+    user = f"{context['runAsUser']}:{context['runAsGroup']}"
+    ro.mkdir(exist_ok=True)
+    variables = [f"{k}={v}" for k, v in env.items()]
+    return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c", READ_ONLY_ROOT,
+            "sh", rootfs, str(ro), " ".join(pod.writable), user, *variables, *command]  # fmt: skip
+
+
+def test_manifests_agree_with_the_image(image: Image, pod: Pod) -> None:
+    """The Deployment runs the image as the image would run: its user, its port."""
+    user, _, group = image.config["User"].partition(":")
+    context = pod.spec["securityContext"]
+    assert context["runAsNonRoot"] is True
+    assert (str(context["runAsUser"]), str(context["runAsGroup"])) == (user, group or user)
+    env = dict(item.split("=", 1) for item in image.config["Env"])
+    (port,) = pod.container["ports"]
+    assert str(port["containerPort"]) == env["BENTOML_PORT"]
+    assert f"{port['containerPort']}/tcp" in image.config["ExposedPorts"]
+    # What the service writes (BentoML's home, the prediction log and its spool) is on an
+    # emptyDir: the image's defaults, and the ConfigMap's.
+    paths = [env["BENTOML_HOME"], env["PREDICTION_LOG"], pod.settings["PREDICTION_LOG_SPOOL"]]
+    for path in paths:
+        assert any(path.startswith(w.rstrip("/") + "/") for w in pod.writable), (path, pod.writable)
+    assert "command" not in pod.container and "args" not in pod.container, "the image's CMD"
+
+
+def test_pod_serves_on_a_read_only_root(image: Image, pod: Pod, tmp_path: Path) -> None:
+    """The service starts and predicts on a read-only root, the emptyDir alone writable; its
+    probes answer 200; SIGTERM stops it inside the grace period the preStop hook leaves."""
+    port = free_port()
+    env = dict(item.split("=", 1) for item in image.config["Env"])
+    # The ConfigMap's settings, except the production bucket, not reachable here: the image's
+    # default log folder, under /tmp, stands in for it.
+    env |= {k: v for k, v in pod.settings.items() if k != "PREDICTION_LOG"}
+    env["BENTOML_PORT"] = str(port)
+
+    with _container(image.ref) as ctr:
+        rootfs = containers.run("buildah", "mount", ctr).stdout.strip()
+        _on_a_read_only_root(image, pod, rootfs, env, tmp_path)
+
+
+def _on_a_read_only_root(
+    image: Image, pod: Pod, rootfs: str, env: dict[str, str], tmp_path: Path
+) -> None:
+    port = int(env["BENTOML_PORT"])
+    probe = _read_only(rootfs, pod, tmp_path / "probe", env, "python", "-c", WRITE_PROBE,
+                       "/", "/app", "/app/models", "/var/tmp", *pod.writable)  # fmt: skip
+    out = subprocess.run(probe, capture_output=True, text=True, timeout=60, check=False)
+    assert out.returncode == 0, out.stderr
+    written = json.loads(out.stdout)
+    assert {p for p, result in written.items() if result == "written"} == set(pod.writable), written
+    assert set(written.values()) <= {"written", "Read-only file system"}, written
+    pre_stop = pod.container["lifecycle"]["preStop"]["exec"]["command"]
+    found = _read_only(rootfs, pod, tmp_path / "probe", env, "sh", "-c",
+                       f"command -v {shlex.quote(pre_stop[0])}")  # fmt: skip
+    assert subprocess.run(found, capture_output=True, timeout=60).returncode == 0, pre_stop
+
+    log_path = tmp_path / "server.log"
+    with log_path.open("w") as log:
+        server = subprocess.Popen(
+            _read_only(rootfs, pod, tmp_path / "root", env, *image.command),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            base = f"http://127.0.0.1:{port}"
+            _wait_ready(server, base + pod.probe("startupProbe")[0], log_path)
+            for kind in ("startupProbe", "readinessProbe", "livenessProbe"):
+                path, probe_port = pod.probe(kind)  # the port moved: BENTOML_PORT
+                assert probe_port == pod.container["ports"][0]["containerPort"], kind
+                assert httpx.get(base + path, timeout=5).status_code == 200, (kind, path)
+            _serves_predictions_and_refuses_a_malformed_body(image, port)
+            _report_resources(image, server.pid, port)
+            spool = Path(f"/proc/{server.pid}/root") / pod.settings["PREDICTION_LOG_SPOOL"][1:]
+            assert spool.is_dir(), "the prediction log's spool is on the emptyDir"
+            grace = pod.spec["terminationGracePeriodSeconds"] - int(pre_stop[-1])
+            stop = time.monotonic()
+            os.kill(server.pid, signal.SIGTERM)
+            try:
+                returncode = server.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"running {grace} s after SIGTERM: the kubelet would SIGKILL it")
+            print(f"read-only root: stopped {time.monotonic() - stop:.1f} s after SIGTERM")
+            assert returncode == 0, log_path.read_text()[-4000:]
+        finally:
+            if server.poll() is None:
+                for pid in [*_descendants(server.pid), server.pid]:
+                    _kill(pid)
+                server.wait(timeout=30)
+    assert "Read-only file system" not in log_path.read_text(), log_path.read_text()[-4000:]
+
+
+def _report_resources(image: Image, main: int, port: int) -> None:
+    """Print what the pod uses: its processes' memory (PSS, shared pages counted once, as the
+    pod's cgroup counts them; RSS beside it) at idle and under load, and its CPU."""
+    request = json.loads(image.project.read("examples/request.json"))
+    record = {"records": request["records"][:1]}
+    idle = _memory_mib(main)
+    cpu_before, start = _cpu_seconds(main), time.monotonic()
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+        with ThreadPoolExecutor(16) as pool:
+            codes = list(pool.map(lambda _: client.post("/predict", json=record).status_code,
+                                  range(2000)))  # fmt: skip
+    loaded, seconds = _memory_mib(main), time.monotonic() - start
+    cores = (_cpu_seconds(main) - cpu_before) / seconds
+    assert set(codes) == {200}, Counter(codes)
+    print(f"pod resources: PSS {idle['Pss']:.0f} MiB at idle (RSS {idle['Rss']:.0f}), "
+          f"{loaded['Pss']:.0f} MiB (RSS {loaded['Rss']:.0f}) after 2000 requests "
+          f"(16 clients, {2000 / seconds:.0f} req/s) using {cores:.2f} cores")  # fmt: skip
+
+
+def _tree(main: int) -> list[int]:
+    return [main, *[p for p in _descendants(main) if _alive(p)]]
+
+
+def _memory_mib(main: int) -> dict[str, float]:
+    """Proportional and resident memory of the process tree, in MiB."""
+    total = {"Pss": 0, "Rss": 0}
+    for pid in _tree(main):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                key = line.split(":")[0]
+                if key in total:
+                    total[key] += int(line.split()[1])
+    return {key: kib / 1024 for key, kib in total.items()}
+
+
+def _cpu_seconds(main: int) -> float:
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in _tree(main):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
 
 
 def test_image_size_benchmark(image: Image) -> None:
