@@ -160,7 +160,7 @@ def merged(base: Project, tmp_path_factory: pytest.TempPathFactory) -> tuple[Pro
     its output (the summary the workflow's pull request gets); `dvc status` before the update."""
     project = _copy(base, tmp_path_factory.mktemp("merged") / "my-model")
     # 1: a file the template does not touch, and a new module.
-    with (project.path / "src" / PACKAGE / "evaluate.py").open("a") as module:
+    with (project.path / "src" / PACKAGE / "pipeline" / "evaluate.py").open("a") as module:
         module.write("\n# Our team: metrics are reported to two decimals.\n")
     (project.path / "src" / PACKAGE / "extra.py").write_text('"""Our own module."""\n')
     # 2: files the template changes too, in other places.
@@ -184,7 +184,7 @@ def test_1_an_edited_file_the_template_left_alone_is_kept(
     project, _, _ = merged
     assert _answers(project)["_commit"] == "v0.3.0"
     assert project.read("Makefile").rstrip().endswith(ADDED_TO_MAKEFILE), "the template's change"
-    assert "Our team: metrics are reported" in project.read(f"src/{PACKAGE}/evaluate.py")
+    assert "Our team: metrics are reported" in project.read(f"src/{PACKAGE}/pipeline/evaluate.py")
     assert project.read(f"src/{PACKAGE}/extra.py") == '"""Our own module."""\n'
 
 
