@@ -101,6 +101,26 @@ LONGEST_FIRST = (
 )
 
 
+# End-to-end modules with no module-scoped fixture, whose tests are long and independent: each
+# test is a work unit of its own, so that a module's three journeys do not all wait for one
+# worker (the rest stay grouped by file, their set-up made once).
+SPLIT_MODULES = ("tests/e2e/test_lifecycle.py", "tests/e2e/test_first_hour.py")
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """`--dist loadfile`, but the tests of SPLIT_MODULES scheduled one by one."""
+    if config.getoption("dist", None) != "loadfile":
+        return None
+    from xdist.scheduler import LoadFileScheduling
+
+    class _Scheduling(LoadFileScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.split("::", 1)[0]
+            return nodeid if path in SPLIT_MODULES else path
+
+    return _Scheduling(config, log)  # type: ignore[arg-type]
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if hasattr(config, "workerinput"):  # a worker of `pytest -n N`: the longest work first
         items.sort(key=_longest_first)
