@@ -119,7 +119,7 @@ def test_every_workflow_is_generated(project: Project) -> None:
     names = {path.name for path in _workflows(project)}
     expected = {"ci.yml", "cd.yml", "monitor.yml", "retrain.yml", "template-sync.yml"}
     if project.answers.get("deployment") == "kubernetes":
-        expected |= {"promote.yml"}
+        expected |= {"promote.yml", "batch.yml"}
     assert names == expected
     assert project.has_file(".github/dependabot.yml")
     assert project.has_file(".gto")

@@ -58,3 +58,15 @@ def set_image(overlay: Path, image: str, digest: str) -> bool:
     with path.open("w") as out:
         yaml.dump(document, out)
     return path.read_text() != before
+
+
+def deployed_image(overlay: Path) -> str:
+    """``NAME@DIGEST``: the model-service image the overlay pins (what the environment runs)."""
+    import yaml
+
+    path = overlay / "kustomization.yaml"
+    images = (yaml.safe_load(path.read_text()) or {}).get("images") or []
+    entry = next((e for e in images if e.get("name") == IMAGE_NAME), None)
+    if entry is None or not DIGEST.match(str(entry.get("digest", ""))):
+        raise UserError(f"{path} pins no {IMAGE_NAME} image by digest: promote a version first")
+    return f"{entry.get('newName', IMAGE_NAME)}@{entry['digest']}"
