@@ -168,6 +168,11 @@ def expected_files(answers: dict[str, str]) -> set[str]:
         files |= {"data/dataset.yml"}
     if answers["license"] != "Proprietary":
         files |= {"LICENSE"}
+    if answers.get("deployment") == "kubernetes":  # promotion and batch scoring
+        files |= {".github/workflows/promote.yml", ".github/workflows/batch.yml"}
+        files |= {"tests/test_promotion.py"}
+        modules = ("__init__", "__main__", "gate", "images", "overlay", "registry")
+        files |= {f"src/{package}/promotion/{name}.py" for name in modules}
     return files
 
 

@@ -45,8 +45,9 @@ if args[:3] != ["buildx", "imagetools", "inspect"]:
 pushed = json.load(open(os.environ["FAKE_REGISTRY"]))
 if args[3] not in pushed:
     sys.exit(f"ERROR: {args[3]}: not found")
-print(json.dumps({"mediaType": "application/vnd.oci.image.index.v1+json",
-                  "digest": pushed[args[3]], "size": 1609}))
+print(f"Name:      {args[3]}")
+print("MediaType: application/vnd.oci.image.index.v1+json")
+print(f"Digest:    {pushed[args[3]]}")
 """
 
 # The overlays as the deployment contract fixes them (D1's deploy/ replaces these where it
@@ -191,20 +192,23 @@ def _overlay_at(origin: Path, ref: str) -> dict:
 def test_stage_tags_open_promotion_pull_requests_behind_the_gate(
     versions: dict, tmp_path: Path
 ) -> None:
-    project: Project = versions["project"]
-    origin: Path = versions["origin"]
-    commits: dict[str, str] = versions["commits"]
-    workflow = project.path / ".github" / "workflows" / "promote.yml"
+    workflow = versions["project"].path / ".github" / "workflows" / "promote.yml"
     triggers = load_workflow(workflow)["on"]["push"]["tags"]
-    assert filter_matches(triggers, f"{MODEL}#prod#3") and not filter_matches(
-        triggers, f"{MODEL}#prod!#4"
-    )
+    assert filter_matches(triggers, f"{MODEL}#prod#3")
+    assert not filter_matches(triggers, f"{MODEL}#prod!#4")  # an unassignment promotes nothing
     repo = GitHubRepo()
+    _no_champion_passes(versions, workflow, repo, tmp_path / "first")
+    _a_better_model_passes(versions, workflow, repo, tmp_path / "second")
+    tag = _a_worse_model_fails(versions, workflow, repo, tmp_path / "third")
+    _dry_run_only_reports(versions, workflow, repo, tmp_path / "fourth", tag)
 
-    # 1. The weak model to production first: no champion, so it passes, and says so.
+
+def _no_champion_passes(versions: dict, workflow: Path, repo: GitHubRepo, workdir: Path) -> None:
+    """The weak model to production first: no champion, so it passes, and says so; the pull
+    request changes the overlay's digest alone, and CI is started on its branch."""
+    origin, commits = versions["origin"], versions["commits"]
     tag = _promote(versions, commits["weak"])
-    runner = _run_promote(versions, tag, repo, tmp_path / "first")
-    job = runner.run(workflow)["promote"]
+    job = _run_promote(versions, tag, repo, workdir).run(workflow)["promote"]
     assert job.result == "success"
     [pull] = repo.pull_requests
     assert (pull.head, pull.base) == ("promote/prod", "main")
@@ -222,9 +226,12 @@ def test_stage_tags_open_promotion_pull_requests_behind_the_gate(
     assert ("ci.yml", "workflow_dispatch", "refs/heads/promote/prod") in runs, runs
     assert "### Validation gate: passed" in job.summary, job.summary
 
-    # 2. The good model against the weak one: better, passes; the body shows both.
+
+def _a_better_model_passes(versions: dict, workflow: Path, repo: GitHubRepo, workdir: Path) -> None:
+    """The good model against the weak one: better, passes; the body shows both."""
+    origin, commits = versions["origin"], versions["commits"]
     tag = _promote(versions, commits["good again"])
-    job = _run_promote(versions, tag, repo, tmp_path / "second").run(workflow)["promote"]
+    job = _run_promote(versions, tag, repo, workdir).run(workflow)["promote"]
     assert job.result == "success"
     [pull] = repo.pull_requests  # the same pull request, updated
     assert f"Candidate `{tag}` against `{MODEL}#prod#" in pull.body, pull.body
@@ -236,24 +243,34 @@ def test_stage_tags_open_promotion_pull_requests_behind_the_gate(
     assert _overlay_at(origin, "promote/prod")["digest"] == _digest(commits["good again"])
     assert repo.statuses[-1]["state"] == "success"
 
-    # 3. The weak model again, against the good one: fails with the figures. Its pull
-    # request is there to see, its status failed, and the run is red.
+
+def _a_worse_model_fails(versions: dict, workflow: Path, repo: GitHubRepo, workdir: Path) -> str:
+    """The weak model again, against the good one: fails with the figures. Its pull request
+    is there to see, its status failed, and the run is red. The tag."""
+    origin, commits = versions["origin"], versions["commits"]
+    weak = json.loads(git(origin, "show", f"{commits['weak']}:metrics/metrics.json"))
     tag = _promote(versions, commits["weak"])
-    runner = _run_promote(versions, tag, repo, tmp_path / "third")
     with pytest.raises(StepFailed, match="The validation gate failed"):
-        runner.run(workflow)
+        _run_promote(versions, tag, repo, workdir).run(workflow)
     [pull] = repo.pull_requests
     assert "### Validation gate: failed" in pull.body, pull.body
     assert f"❌ accuracy against the champion: {weak['accuracy']:.4g} against" in pull.body
     status = repo.statuses[-1]
     assert status["state"] == "failure" and status["description"].startswith("failed: ")
     assert status["sha"] == git(origin, "rev-parse", "promote/prod").strip()
+    return tag
 
-    # 4. dry_run on the default branch: the same candidate is reported, never blocked.
+
+def _dry_run_only_reports(
+    versions: dict, workflow: Path, repo: GitHubRepo, workdir: Path, tag: str
+) -> None:
+    """dry_run on the default branch: the same candidate is reported, never blocked."""
+    project: Project = versions["project"]
     _edit(project, ("  mode: enabled ", "  mode: dry_run "))
     project.commit("The promotion gate in dry run")
-    git(project.path, "push", "--quiet", str(origin), "main")
-    job = _run_promote(versions, tag, repo, tmp_path / "fourth").run(workflow)["promote"]
+    git(project.path, "push", "--quiet", str(versions["origin"]), "main")
+    job = _run_promote(versions, tag, repo, workdir).run(workflow)["promote"]
     assert job.result == "success"
     assert "would fail (promotion.mode: dry_run)" in job.summary, job.summary
     assert job.step("The validation gate failed").conclusion == "skipped"
+    assert repo.statuses[-1]["state"] == "success"

@@ -8,7 +8,6 @@ in to ghcr.io by the workflow), which reads the registry without pulling the ima
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 import subprocess
@@ -22,9 +21,11 @@ DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
 def inspect_digest(reference: str) -> str | None:
-    """The manifest digest of ``reference`` (IMAGE:TAG), or None when the registry has none."""
+    """The manifest digest of ``reference`` (IMAGE:TAG), or None when the registry has none.
+    From the command's summary (its ``Digest:`` line: the manifest, or the index of a
+    multi-platform image, which is what a pull by digest takes)."""
     done = subprocess.run(
-        ["docker", "buildx", "imagetools", "inspect", reference, "--format", "{{json .Manifest}}"],
+        ["docker", "buildx", "imagetools", "inspect", reference],
         capture_output=True,
         text=True,
         check=False,
@@ -32,13 +33,10 @@ def inspect_digest(reference: str) -> str | None:
     if done.returncode != 0:
         log.info("%s: not in the registry (%s)", reference, done.stderr.strip()[-200:])
         return None
-    try:
-        digest = json.loads(done.stdout).get("digest", "")
-    except (json.JSONDecodeError, AttributeError):
-        digest = ""
-    if not DIGEST.match(digest):
+    found = re.search(r"^Digest:\s+(sha256:[0-9a-f]{64})\s*$", done.stdout, re.MULTILINE)
+    if found is None:
         raise UserError(f"docker buildx imagetools inspect {reference}: no digest in its answer")
-    return digest
+    return found.group(1)
 
 
 def wait_for_digest(image: str, commit: str, wait: float, every: float = 30) -> str:
