@@ -189,8 +189,12 @@ def expected_files(answers: dict[str, str]) -> set[str]:
         files |= {"data/dataset.yml"}
     if answers["license"] != "Proprietary":
         files |= {"LICENSE"}
-    if answers["deployment"] == "kubernetes":  # deploy/ and its page
+    if answers["deployment"] == "kubernetes":  # deploy/ and its page, promotion, batch scoring
         files |= {"docs/deployment.md", *(f"deploy/{name}" for name in DEPLOY)}
+        files |= {".github/workflows/promote.yml", ".github/workflows/batch.yml"}
+        files |= {"tests/test_promotion.py"}
+        modules = ("__init__", "__main__", "gate", "images", "overlay", "registry")
+        files |= {f"src/{package}/promotion/{name}.py" for name in modules}
     return files
 
 

@@ -61,6 +61,8 @@ WRITE_GRANTS = {
     # starts no workflow; a dispatch does).
     ("retrain.yml", "retrain"): {"contents", "pull-requests", "actions"},
     ("template-sync.yml", "sync"): {"contents", "pull-requests", "actions"},
+    # The promotion pull request, the gate's verdict as its status, CI started on its branch.
+    ("promote.yml", "promote"): {"contents", "pull-requests", "statuses", "actions"},
     ("upstream.yml", "report"): {"issues"},
     ("release.yml", "release"): {"contents"},
 }
@@ -115,7 +117,10 @@ def _own_workflows() -> list[Path]:
 
 def test_every_workflow_is_generated(project: Project) -> None:
     names = {path.name for path in _workflows(project)}
-    assert names == {"ci.yml", "cd.yml", "monitor.yml", "retrain.yml", "template-sync.yml"}
+    expected = {"ci.yml", "cd.yml", "monitor.yml", "retrain.yml", "template-sync.yml"}
+    if project.answers.get("deployment") == "kubernetes":
+        expected |= {"promote.yml", "batch.yml"}
+    assert names == expected
     assert project.has_file(".github/dependabot.yml")
     assert project.has_file(".gto")
     for path in [*_workflows(project), project.path / ".github" / "dependabot.yml"]:

@@ -26,9 +26,11 @@ def _checkout(job: Job, with_: dict[str, Any]) -> None:
     command = ["git", "clone", "--quiet"]
     if depth:
         command += ["--depth", str(depth)]
-    ref = github.get("ref", "")
+    ref = str(with_.get("ref") or github.get("ref", ""))  # `ref:` a branch, a tag or refs/...
     if ref.startswith(("refs/heads/", "refs/tags/")):
         command += ["--branch", ref.split("/", 2)[2]]
+    elif ref:
+        command += ["--branch", ref]
     command += [f"file://{job.runner.origin}", str(job.workspace)]
     shutil.rmtree(job.workspace)
     subprocess.run(command, check=True, capture_output=True, text=True)

@@ -49,6 +49,8 @@ class GitHubRepo:
     drafts: bool = True  # False: a private repository on a free plan
     pull_requests: list[PullRequest] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+    # Commit statuses set through the API: sha, state, context, description, target_url.
+    statuses: list[dict[str, str]] = field(default_factory=list)
 
     def open_pull_request(self, head: str) -> PullRequest | None:
         return next((p for p in self.pull_requests if p.head == head and p.state == "open"), None)

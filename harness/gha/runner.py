@@ -141,6 +141,10 @@ class LocalRunner:
                 by_github_token = self.by_github_token(call["token"])
                 event = Event("workflow_dispatch", ref, by_github_token, workflow=call["workflow"])
                 self.repo.events.append(event)
+            elif call["call"] == "status":
+                self.repo.statuses.append(
+                    {k: v for k, v in call.items() if k not in {"call", "token"}}
+                )
             elif call["call"] == "draft":
                 pull = next(p for p in self.repo.pull_requests if p.number == call["number"])
                 pull.draft = call["draft"]

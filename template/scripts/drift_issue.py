@@ -22,6 +22,7 @@ from typing import Any
 
 LABEL = "drift"
 TITLE = "Data drift detected"
+PRODUCTION_ENV = "deploy/overlays/production/service.env"  # deployment kubernetes: its log
 
 
 def degraded(summary: dict[str, Any]) -> bool:
@@ -179,8 +180,15 @@ def job_summary(summary: dict[str, Any]) -> str:
             "To watch what the service answers, point the service's `PREDICTION_LOG` at "
             "storage this workflow can read (e.g. `s3://BUCKET/predictions`, with the DVC "
             "remote's credentials) and set the repository variable `PREDICTION_LOG` to the "
-            "same URL (Settings > Secrets and variables > Actions > Variables). To check a "
-            "batch file instead, run this workflow by hand with its path as `current`.\n"
+            "same URL (Settings > Secrets and variables > Actions > Variables)"
+            + (
+                f", or leave it unset: the monitor reads production's, `PREDICTION_LOG` in "
+                f"`{PRODUCTION_ENV}`"
+                if Path(PRODUCTION_ENV).is_file()
+                else ""
+            )
+            + ". To check a batch file instead, run this workflow by hand with its path as "
+            "`current`.\n"
         )
     if summary["drift_detected"]:
         return (

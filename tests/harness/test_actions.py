@@ -122,3 +122,16 @@ def test_docker_metadata_refuses_what_it_does_not_model(tmp_path: Path) -> None:
         ACTIONS["docker/metadata-action"](job, {"images": "x", "tags": "type=semver"})
     with pytest.raises(StepFailed, match="flavor"):
         ACTIONS["docker/metadata-action"](job, {"images": "x", "flavor": "prefix=v"})
+
+
+def test_checkout_of_another_ref_than_the_events(tmp_path: Path) -> None:
+    """`ref:` (a branch or a tag name): a tag's run that works on the default branch."""
+    _origin(tmp_path)
+    subprocess.run(["git", "tag", "v1"], cwd=tmp_path / "origin", check=True)
+    job = _job(tmp_path, ref="refs/tags/v1")
+    ACTIONS["actions/checkout"](job, {"persist-credentials": "false", "ref": "main"})
+    branch = subprocess.run(
+        ["git", "branch", "--show-current"], cwd=job.workspace, capture_output=True, text=True
+    )
+    assert branch.stdout.strip() == "main"
+    assert job.notes == ["cloned main (depth 1)"]

@@ -180,3 +180,48 @@ def test_github_token_cannot_push_a_workflow_change(origin: Path, tmp_path: Path
         origin, tmp_path / "run2", repo, "# changed", {"PR_TOKEN": "a-person"}, FILE=workflow
     )
     assert job.step("Open the pull request").outputs["pull-request-operation"] == "created"
+
+
+STATUS = """\
+on: workflow_dispatch
+jobs:
+  report:
+    runs-on: ubuntu-latest
+    steps:
+      - run: >-
+          gh api --method POST "repos/octo/churn/statuses/$SHA" -f state="$STATE"
+          -f context=gate -f description="the figures"
+        env:
+          GH_TOKEN: ${{ github.token }}
+          SHA: ${{ vars.SHA }}
+          STATE: ${{ vars.STATE }}
+"""
+
+
+def test_a_commit_status_is_set_on_a_commit_github_has(origin: Path, tmp_path: Path) -> None:
+    """`gh api .../statuses/SHA`: the status recorded; a bad state or an unknown commit, 422."""
+    workflow = tmp_path / "status.yml"
+    workflow.write_text(STATUS)
+    sha = _git(origin, "rev-parse", "main")
+    repo = GitHubRepo()
+
+    def report(number: int, **variables: str) -> None:
+        LocalRunner(
+            origin,
+            tmp_path / f"run{number}",
+            base_env={"PATH": os.environ["PATH"], "HOME": str(tmp_path)},
+            github=github_context("workflow_dispatch", repository="octo/churn", token="t"),
+            variables=variables,
+            repo=repo,
+            gh=True,
+        ).run(workflow)
+
+    report(1, SHA=sha, STATE="failure")
+    assert repo.statuses == [
+        {"sha": sha, "state": "failure", "context": "gate", "description": "the figures"}
+    ]
+    with pytest.raises(StepFailed, match="HTTP 422: state 'red'"):
+        report(2, SHA=sha, STATE="red")
+    with pytest.raises(StepFailed, match="HTTP 422: No commit found for SHA: " + "0" * 40):
+        report(3, SHA="0" * 40, STATE="success")
+    assert len(repo.statuses) == 1

@@ -2,8 +2,10 @@
 
 Compares a reference table (the training split, ``data/prepared/train.parquet``) with what
 the model was sent: by default the served traffic of the last ``monitor.window_days`` days,
-read from the prediction log (``PREDICTION_LOG``, or ``--log``: the folder or bucket
-``make serve`` logs to, see serving/prediction_log/; a log file that cannot be read,
+read from the prediction log (``--log``, else ``PREDICTION_LOG``, else the one production
+logs to, ``PREDICTION_LOG`` in ``deploy/overlays/production/service.env`` where the project
+deploys to Kubernetes, else ``logs/predictions``: the folder or bucket ``make serve`` logs
+to, see serving/prediction_log/; a log file that cannot be read,
 truncated or empty, is named in one line, skipped and counted); or a batch file,
 ``--current`` (e.g. the sample's ``data/current/customers.csv``, ``data.current`` in
 ``params.yaml``).
@@ -60,6 +62,7 @@ from ..contract.tables import read_table, validate
 from ..model import ModelBundle
 from ..pipeline.features import raw_columns
 from ..serving import prediction_log
+from ..serving.prediction_log.store import OFF
 from ..settings import UserError, run_cli
 from .drift import drift_report, placeholder
 from .feedback import FEEDBACK_URL
@@ -71,6 +74,37 @@ from .traffic import LABEL, batch, load_bundle, model_predictions, served_traffi
 log = logging.getLogger(__name__)
 
 EXIT_CALM, EXIT_ALERT, EXIT_FAILED = 0, 1, 3  # 2, a UserError, is settings.run_cli's
+# The production overlay's service settings (deployment kubernetes): where production logs.
+PRODUCTION_ENV = Path("deploy/overlays/production/service.env")
+
+
+def env_file_value(path: Path, key: str) -> str | None:
+    """``key``'s value in a kustomize env file (KEY=VALUE lines, ``#`` comments), read as
+    kustomize's configMapGenerator reads it (the value as written); None when absent."""
+    if not path.is_file():
+        return None
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and "=" in line:
+            name, value = line.split("=", 1)
+            if name.strip() == key:
+                return value
+    return None
+
+
+def log_url(given: str | None, deployed: Path | None = None) -> str:
+    """Where the served traffic is: ``--log``, else ``PREDICTION_LOG`` (set and not empty),
+    else production's (its overlay's service.env), else logs/predictions."""
+    if given:
+        return given
+    if os.environ.get("PREDICTION_LOG", "").strip():
+        return prediction_log.url_from_env() or prediction_log.DEFAULT_URL
+    deployed = PRODUCTION_ENV if deployed is None else deployed
+    production = (env_file_value(deployed, "PREDICTION_LOG") or "").strip()
+    if production and production.lower() not in OFF:
+        log.info("reading the traffic production logs to (%s): %s", deployed, production)
+        return production
+    return prediction_log.DEFAULT_URL
 
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -87,7 +121,8 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--log",
         default=None,
-        help="the prediction log's folder or URL (default: $PREDICTION_LOG or logs/predictions)",
+        help="the prediction log's folder or URL (default: $PREDICTION_LOG, else production's "
+        f"in {PRODUCTION_ENV}, else logs/predictions)",
     )
     parser.add_argument(
         "--feedback",
@@ -167,7 +202,7 @@ def monitor(args: argparse.Namespace) -> dict[str, Any]:
     settings, schema = load_settings(args.min_rows), load_schema()
     if not args.reference.exists():
         raise UserError(f"{args.reference} not found: run `make pipeline` first")
-    url = args.log or prediction_log.url_from_env() or prediction_log.DEFAULT_URL
+    url = log_url(args.log)
     current, source, skipped = read_current(args, settings, schema, url)
     html = args.output_dir / "drift.html"
     if len(current) < settings.min_rows:

@@ -11,7 +11,14 @@ for a file of any length, and writes the output whole or not at all (never over 
 With ``--log``, the rows go to the prediction log once the output is written, and only then.
 ``--escape-formulas`` writes a CSV safe to open in a spreadsheet:
 
-    python -m <package>.predict data/current/customers.csv reports/predictions.csv
+    python -m <package>.serving.batch data/current/customers.csv reports/predictions.csv
+
+Past one machine: ``--parts N`` scores one of N contiguous row ranges of the input, part
+``--part K`` (K from 0; default the env var ``JOB_COMPLETION_INDEX`` that a Kubernetes
+Indexed Job gives each pod), each part to its own OUTPUT; the parts concatenated in order are
+the predictions of one run over the whole input. INPUT and OUTPUT may be object-store URLs
+(``s3://``, ``gs://``, ``az://``, through fsspec, where its s3fs, gcsfs or adlfs is installed):
+the input is copied to a temporary folder first, the output uploaded whole once written.
 """
 
 from __future__ import annotations
@@ -21,11 +28,12 @@ import contextlib
 import fcntl
 import logging
 import os
+import tempfile
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pandas as pd
@@ -52,6 +60,7 @@ def predict_chunks(
     rows: int = CHUNK_ROWS,
     on_chunk: Callable[[pd.DataFrame, pd.DataFrame], None] | None = None,
     keep: Sequence[str] | None = None,
+    row_range: tuple[int, int] | None = None,
 ) -> Iterator[pd.DataFrame]:
     """The predictions of a file, ``rows`` records at a time: memory stays bounded whatever
     the file's length. While the model predicts one chunk (scikit-learn's trees release the
@@ -59,9 +68,10 @@ def predict_chunks(
     everything, with its row numbered in the whole file; ids are checked unique per chunk.
     ``keep``: input columns put first beside the predictions (default: the id column, where
     the schema and the file have one; a schema column as validated, another as read).
-    ``on_chunk(records, predictions)`` sees each chunk (the prediction log, ``--log``)."""
+    ``on_chunk(records, predictions)`` sees each chunk (the prediction log, ``--log``).
+    ``row_range``: only the file's rows ``start`` to ``stop`` (from 0, stop excluded)."""
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="read") as pool:
-        chunks = _prepared_chunks(bundle, source, rows, keep)
+        chunks = _prepared_chunks(bundle, source, rows, keep, row_range)
         upcoming = pool.submit(next, chunks, None)
         while (chunk := upcoming.result()) is not None:
             upcoming = pool.submit(next, chunks, None)
@@ -73,20 +83,20 @@ def predict_chunks(
 
 
 def _prepared_chunks(
-    bundle: ModelBundle, source: Path, rows: int, keep: Sequence[str] | None
+    bundle: ModelBundle,
+    source: Path,
+    rows: int,
+    keep: Sequence[str] | None,
+    row_range: tuple[int, int] | None = None,
 ) -> Iterator[tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]]:
     schema = bundle.contract
-    first_row = 1
     unexpected: Counter[str] = Counter()  # soft checks: counted and logged, not refused
-    for table in iter_table(source, schema, rows):
-        if first_row > 1 and table.empty:
-            break
+    for first_row, table in _tables(source, schema, rows, row_range):
         kept_names = _kept_columns(bundle, table, source, keep)
         id_column = schema.id.name if schema.id is not None and schema.id.name in table else None
         read = raw_columns(schema, bundle.feature_definitions)
         columns = (*([schema.id] if id_column else []), *read)
         raw = validate(table, schema, columns, source=str(source), first_row=first_row)
-        first_row += len(raw)
         unexpected.update(unexpected_values(raw, schema))
         features = compute_features(raw, bundle.feature_definitions)
         kept = pd.DataFrame(
@@ -97,6 +107,29 @@ def _prepared_chunks(
     if unexpected:
         shown = ", ".join(f"{name}: {count}" for name, count in unexpected.items())
         log.warning("%s: values outside what training saw (schema.yaml), served: %s", source, shown)
+
+
+def _tables(
+    source: Path, schema: Any, rows: int, row_range: tuple[int, int] | None
+) -> Iterator[tuple[int, pd.DataFrame]]:
+    """The file's frames (only its rows in ``row_range``, when given), each with the number of
+    its first row in the file (from 1); one frame with no row when there is no row to give."""
+    start, stop = row_range or (0, None)
+    position, empty, given = 0, None, False  # rows read so far; the columns, no row
+    for table in iter_table(source, schema, rows):
+        if empty is None:
+            empty = table.iloc[:0]
+        skip = max(0, start - position)
+        end = len(table) if stop is None else max(0, min(len(table), stop - position))
+        part = table.iloc[skip:end]
+        first, position = position + skip + 1, position + len(table)
+        if not part.empty:
+            given = True
+            yield first, part
+        if table.empty or (stop is not None and position >= stop):
+            break
+    if not given:
+        yield start + 1, empty
 
 
 def _kept_columns(
@@ -120,33 +153,148 @@ def _kept_columns(
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
     bundle = load_model(args.model)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    _remove_abandoned_partials(args.output.parent)
+    with _local_files(args.input, args.output) as (source, output):
+        row_range = _row_range(args, bundle, source)
+        count = _score(args, bundle, source, output, row_range)
+    log.info("wrote %d predictions to %s", count, args.output)
+    return 0
+
+
+def _score(
+    args: argparse.Namespace,
+    bundle: ModelBundle,
+    source: Path,
+    output: Path,
+    row_range: tuple[int, int] | None,
+) -> int:
+    """Predict ``source`` (its rows in ``row_range``) into ``output``; the row count."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    _remove_abandoned_partials(output.parent)
     # Written beside the output and renamed at the end: a failure leaves no half file and
     # an earlier output untouched.
-    partial = args.output.with_name(f".partial-{args.output.name}")
-    batch_log = _BatchLogger(bundle, args.input) if args.log else None
+    partial = output.with_name(f".partial-{output.name}")
+    first = row_range[0] if row_range else 0
+    batch_log = _BatchLogger(bundle, source, first) if args.log else None
     try:
         with _claimed(partial):
             on_chunk = batch_log.on_chunk if batch_log is not None else None
-            chunks = predict_chunks(bundle, args.input, args.chunk_rows, on_chunk, args.keep)
+            chunks = _predictions(args, bundle, source, on_chunk, row_range)
             with contextlib.closing(chunks):  # a failed write stops the reading thread too
-                parquet = args.output.suffix == ".parquet"
+                parquet = output.suffix == ".parquet"
                 count = _write(chunks, partial, parquet, escape=args.escape_formulas)
-            partial.replace(args.output)
+            partial.replace(output)
         if batch_log is not None:
             batch_log.commit()  # logged once, and only with its output written
     finally:
         if batch_log is not None:
             batch_log.discard()
-    log.info("wrote %d predictions to %s", count, args.output)
-    return 0
+    return count
+
+
+def _predictions(
+    args: argparse.Namespace,
+    bundle: ModelBundle,
+    source: Path,
+    on_chunk: Callable[[pd.DataFrame, pd.DataFrame], None] | None,
+    row_range: tuple[int, int] | None,
+) -> Iterator[pd.DataFrame]:
+    """The chunks to write. A part with no row (more parts than rows) gets the columns alone:
+    its output is an empty table like the others, not a missing file."""
+    if row_range is None or row_range[0] < row_range[1]:
+        return predict_chunks(bundle, source, args.chunk_rows, on_chunk, args.keep, row_range)
+    return _columns_only(predict_chunks(bundle, source, args.chunk_rows, None, args.keep, (0, 1)))
+
+
+def _columns_only(chunks: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+    with contextlib.closing(chunks):  # stop the reading thread when the writer stops
+        for chunk in chunks:
+            yield chunk.iloc[:0]
+
+
+def _part(args: argparse.Namespace) -> tuple[int, int] | None:
+    """(K, N): the part to score, from --part or JOB_COMPLETION_INDEX; None without --parts."""
+    if args.parts is None:
+        if args.part is not None:
+            raise UserError("--part K needs --parts N (the number of parts)")
+        return None
+    if args.parts < 1:
+        raise UserError(f"--parts must be at least 1, not {args.parts}")
+    part = args.part
+    if part is None:
+        index = os.environ.get("JOB_COMPLETION_INDEX", "").strip()
+        if not index:
+            raise UserError(
+                f"--parts {args.parts} needs --part K or JOB_COMPLETION_INDEX (an Indexed Job's)"
+            )
+        if not index.isdigit():
+            raise UserError(f"JOB_COMPLETION_INDEX is {index!r}, not a part number")
+        part = int(index)
+    if not 0 <= part < args.parts:
+        raise UserError(
+            f"part {part} is out of range: --parts {args.parts} has parts 0 to {args.parts - 1}"
+        )
+    return part, args.parts
+
+
+def _row_range(
+    args: argparse.Namespace, bundle: ModelBundle, source: Path
+) -> tuple[int, int] | None:
+    """The rows (from 0, the stop excluded) of part K of N: contiguous, their sizes within one
+    row of each other, counted as the scoring reads them (a quoted line break is no row)."""
+    part = _part(args)
+    if part is None:
+        return None
+    total = sum(len(table) for table in iter_table(source, bundle.contract, args.chunk_rows))
+    index, parts = part
+    start, stop = index * total // parts, (index + 1) * total // parts
+    log.info("part %d of %d: rows %d to %d of %d", index, parts, start, stop, total)
+    return start, stop
+
+
+def _is_url(name: str) -> bool:
+    return "://" in name
+
+
+@contextlib.contextmanager
+def _local_files(source: str, output: str) -> Iterator[tuple[Path, Path]]:
+    """The input and the output as local files: an object-store URL's input is copied to a
+    temporary folder first; the output written there is uploaded whole once complete."""
+    if not _is_url(source) and not _is_url(output):
+        yield Path(source), Path(output)
+        return
+    with tempfile.TemporaryDirectory(prefix="batch-") as folder:
+        local_source = Path(source)
+        if _is_url(source):
+            local_source = Path(folder) / "in" / PurePosixPath(source).name
+            local_source.parent.mkdir()
+            _store(source, lambda fs, path: fs.get_file(path, str(local_source)))
+        local_output = (
+            Path(folder) / "out" / PurePosixPath(output).name if _is_url(output) else Path(output)
+        )
+        yield local_source, local_output
+        if _is_url(output):
+            _store(output, lambda fs, path: fs.put_file(str(local_output), path))
+
+
+def _store(url: str, action: Callable[[Any, str], Any]) -> None:
+    """``action(filesystem, path)`` on the object store of ``url``; one clear line on failure."""
+    try:
+        from fsspec.core import url_to_fs
+
+        filesystem, path = url_to_fs(url)
+        action(filesystem, path)
+    except ImportError as error:
+        raise UserError(f"{url}: {error} (s3fs, gcsfs or adlfs: dvc[s3] brings s3fs)") from None
+    except FileNotFoundError:
+        raise UserError(f"{url} not found") from None
+    except (OSError, ValueError) as error:
+        raise UserError(f"{url}: {error}") from None
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Predict every row of a CSV or parquet file.")
-    parser.add_argument("input", type=Path, help="CSV or parquet file of raw records")
-    parser.add_argument("output", type=Path, help="where to write predictions (.csv or .parquet)")
+    parser.add_argument("input", help="CSV or parquet file of raw records (or s3://, gs://, ...)")
+    parser.add_argument("output", help="where to write predictions (.csv or .parquet; or a URL)")
     parser.add_argument("--model", type=Path, default=None, help="default: $MODEL_PATH or models/")
     parser.add_argument(
         "--chunk-rows", type=int, default=CHUNK_ROWS, help="records read and predicted at a time"
@@ -170,18 +318,41 @@ def _arguments(argv: list[str] | None) -> argparse.Namespace:
         help="log records and predictions as the service does, to $PREDICTION_LOG "
         "(default logs/predictions), for make monitor; once the output is written",
     )
+    parser.add_argument(
+        "--parts",
+        type=int,
+        default=None,
+        metavar="N",
+        help="score one of N contiguous row ranges of the input (one a pod of an Indexed Job)",
+    )
+    parser.add_argument(
+        "--part",
+        type=int,
+        default=None,
+        metavar="K",
+        help="which part, from 0 (default: $JOB_COMPLETION_INDEX)",
+    )
     args = parser.parse_args(argv)
-    if args.output.suffix not in {".csv", ".parquet"}:
+    output = PurePosixPath(args.output) if _is_url(args.output) else Path(args.output)
+    if output.suffix not in {".csv", ".parquet"}:
         raise UserError(f"{args.output}: output must end in .csv or .parquet")
     if args.chunk_rows < 1:
         raise UserError(f"--chunk-rows must be at least 1, not {args.chunk_rows}")
-    if args.escape_formulas and args.output.suffix != ".csv":
+    if args.escape_formulas and output.suffix != ".csv":
         raise UserError("--escape-formulas is for a CSV output (parquet has no formulas)")
-    if args.output.resolve() == args.input.resolve() or (
-        args.output.exists() and args.input.exists() and args.output.samefile(args.input)
+    _part(args)  # a bad --parts or --part fails before the model loads
+    if args.output == args.input or (
+        not _is_url(args.input) and not _is_url(args.output) and _same_file(args)
     ):
         raise UserError(f"{args.output} is the input file: write the predictions elsewhere")
     return args
+
+
+def _same_file(args: argparse.Namespace) -> bool:
+    source, output = Path(args.input), Path(args.output)
+    return output.resolve() == source.resolve() or (
+        output.exists() and source.exists() and output.samefile(source)
+    )
 
 
 @contextlib.contextmanager
@@ -213,7 +384,7 @@ class _BatchLogger:
     ``batch-<file>-<random>`` (logged), and a record's position its row in the file (from
     0): the keys of labels that come later."""
 
-    def __init__(self, bundle: ModelBundle, source: Path) -> None:
+    def __init__(self, bundle: ModelBundle, source: Path, first: int = 0) -> None:
         from . import prediction_log
 
         self.prediction_log = prediction_log
@@ -222,7 +393,7 @@ class _BatchLogger:
         target.recover()  # what crashed services or runs left
         self.run_id = f"batch-{source.name}-{uuid.uuid4().hex[:8]}"
         self.staged = prediction_log.BatchLog(target, self.run_id)
-        self.logged = 0
+        self.logged = first  # a part's first row: positions stay rows of the whole file
         log.info("logging the predictions to %s (request id %s)", url, self.run_id)
 
     def on_chunk(self, raw: pd.DataFrame, predictions: pd.DataFrame) -> None:
