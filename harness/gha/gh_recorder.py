@@ -21,12 +21,13 @@ if args[:2] == ["issue", "list"]:
 """
 
 
-def fake_gh(folder: Path) -> tuple[Path, Path]:
-    """A `gh` on PATH that logs its calls to the returned file."""
+def fake_gh(folder: Path, script: str = FAKE_GH) -> tuple[Path, Path]:
+    """A `gh` on PATH that logs its calls to the returned file (``script``: one that also
+    answers some calls, logging them the same way)."""
     bin_dir = folder / "bin"
     bin_dir.mkdir(parents=True, exist_ok=True)
     gh = bin_dir / "gh"
-    gh.write_text(FAKE_GH)
+    gh.write_text(script)
     gh.chmod(gh.stat().st_mode | stat.S_IEXEC)
     return bin_dir, folder / "gh.jsonl"
 

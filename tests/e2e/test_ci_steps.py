@@ -17,7 +17,6 @@ import json
 import os
 import random
 import re
-import stat
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from harness.gha import (
     github_context,
     load_workflow,
 )
+from harness.gha.gh_recorder import fake_gh, gh_calls
 from harness.project import Project, bake_project, git, run, tool_env
 
 pytestmark = pytest.mark.e2e
@@ -83,19 +83,6 @@ def _github(origin: Path, ref: str, event: str) -> dict[str, object]:
     """The github context of a run, `github.event` shaped as GitHub sends that event."""
     sha = git(origin, "rev-parse", f"{ref}^{{commit}}").strip()
     return github_context(event, repository=REPOSITORY, ref=ref, sha=sha, token="fake-github-token")
-
-
-def _fake_gh(folder: Path) -> tuple[Path, Path]:
-    bin_dir = folder / "bin"
-    bin_dir.mkdir(parents=True, exist_ok=True)
-    gh = bin_dir / "gh"
-    gh.write_text(FAKE_GH)
-    gh.chmod(gh.stat().st_mode | stat.S_IEXEC)
-    return bin_dir, folder / "gh.jsonl"
-
-
-def _gh_calls(log: Path) -> list[dict[str, object]]:
-    return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
 
 
 def test_ci_workflow_passes_on_the_first_push(pushed: tuple[Project, Path], tmp_path: Path) -> None:
@@ -203,7 +190,7 @@ def _monitor_without_data_says_what_to_configure(
     assert "section 'CI/CD'" in drift.summary and "The tests ran" not in drift.summary
     for step in ("Reference data", "Drift report", "Upload the report", "Verdict"):
         assert drift.step(step).conclusion == "skipped", step
-    assert drift.outputs["drift"] == "" and not _gh_calls(log)
+    assert drift.outputs["drift"] == "" and not gh_calls(log)
 
 
 def _monitor_runner(
@@ -211,7 +198,7 @@ def _monitor_runner(
 ) -> tuple[LocalRunner, Path]:
     """The monitor workflow's runner for `event` (and its `current` input), with a fake gh
     that records its calls; the runner and the calls' log."""
-    bin_dir, log = _fake_gh(tmp_path)
+    bin_dir, log = fake_gh(tmp_path, FAKE_GH)
     runner = LocalRunner(
         origin,
         tmp_path / "run",
@@ -244,7 +231,7 @@ def test_scheduled_monitor_with_no_traffic_logged_is_green_and_says_what_to_conf
     summary = drift.summary
     assert "### Drift: not enough traffic to decide" in summary, summary
     assert "repository variable `PREDICTION_LOG`" in summary, summary
-    assert not _gh_calls(log)
+    assert not gh_calls(log)
 
 
 def test_monitor_workflow_flags_the_drifted_batch_and_opens_one_issue(
@@ -276,7 +263,7 @@ def test_monitor_workflow_flags_the_drifted_batch_and_opens_one_issue(
         assert f"`{column}`" in issue.output
     assert "actions/runs/4242" in issue.output
     assert "**No retraining was started**" in issue.output, issue.output
-    assert not _gh_calls(log)
+    assert not gh_calls(log)
     results = _new_data_dispatches_retraining(runner, monitor, results, log)
     _on_github_one_issue_then_comments(origin, tmp_path, monitor, drifted, results, log)
 
@@ -289,7 +276,7 @@ def _new_data_dispatches_retraining(
     results["drift"].outputs["new_data"] = "true"
     results = runner.run(monitor, jobs=["issue", "retrain"], results=results)
     assert "the Retrain workflow was started" in results["issue"].step("Open the drift").output
-    calls = _gh_calls(log)
+    calls = gh_calls(log)
     assert [call["args"] for call in calls] == [["workflow", "run", "retrain.yml", "--ref", "main"]]
     assert calls[0]["token"] == "fake-github-token" and calls[0]["repo"] == REPOSITORY
     return results
@@ -315,7 +302,7 @@ def _on_github_one_issue_then_comments(
             GITHUB_ACTIONS="true",
         )
         on_github.run(monitor, jobs=["issue"], results=results)
-        calls = _gh_calls(log)
+        calls = gh_calls(log)
         assert calls[0]["args"][:2] == ["issue", "list"]
         made = [call for call in calls if call["args"][:2] == ["issue", expected]]
         assert len(made) == 1, calls
@@ -364,7 +351,7 @@ def test_monitor_without_drift_stays_green_and_quiet(
     }
     assert results["drift"].outputs == {"drift": "false", "new_data": "false"}
     assert results["drift"].step("Drift report").outcome == "success"
-    assert not _gh_calls(log)
+    assert not gh_calls(log)
 
 
 def test_a_monitor_that_fails_fails_the_job_and_is_no_verdict(
@@ -380,7 +367,7 @@ def test_a_monitor_that_fails_fails_the_job_and_is_no_verdict(
     assert "data/nowhere.csv not found" in str(failed.value), failed.value
     assert "ERROR" in str(failed.value), failed.value
     assert "Traceback" not in str(failed.value)
-    assert not _gh_calls(log)
+    assert not gh_calls(log)
 
 
 def test_retrain_workflow_reruns_the_pipeline_and_proposes_what_changed(
@@ -446,7 +433,7 @@ def test_model_registry_tags_drive_cd(pushed: tuple[Project, Path], tmp_path: Pa
     cd = project.path / ".github" / "workflows" / "cd.yml"
     assert filter_matches(load_workflow(cd)["on"]["push"]["tags"], f"{MODEL}@v0.1.0")
     release = _github(origin, f"refs/tags/{MODEL}@v0.1.0", "push")
-    bin_dir, log = _fake_gh(tmp_path / "gh")
+    bin_dir, log = fake_gh(tmp_path / "gh", FAKE_GH)
     runner = LocalRunner(
         origin,
         tmp_path,
@@ -463,7 +450,7 @@ def test_model_registry_tags_drive_cd(pushed: tuple[Project, Path], tmp_path: Pa
     # The release of the version tag, with the model card the pipeline wrote attached.
     card = (runner.artifacts / "model-card" / "model_card.md").read_text()
     assert "## Metrics (test split)" in card and "## Intended use" in card, card[:2000]
-    made = [call["args"] for call in _gh_calls(log) if call["args"][:2] == ["release", "create"]]
+    made = [call["args"] for call in gh_calls(log) if call["args"][:2] == ["release", "create"]]
     assert made and made[0][2:4] == [f"{MODEL}@v0.1.0", "models/model_card.md"], made
     image = f"ghcr.io/{REPOSITORY}"
     tags_note = results["image"].step("Image name and tags").note
