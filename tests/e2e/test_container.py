@@ -18,8 +18,10 @@ Without Podman and Buildah the tests skip, except under CI=true, where they fail
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import os
+import re
 import shlex
 import signal
 import socket
@@ -525,6 +527,60 @@ def _on_a_read_only_root(
                     _kill(pid)
                 server.wait(timeout=30)
     assert "Read-only file system" not in log_path.read_text(), log_path.read_text()[-4000:]
+
+
+def test_the_batch_job_over_its_completions_scores_as_one_run(image: Image, tmp_path: Path) -> None:
+    """The production CronJob's command, as each pod of its Indexed Job runs it (its $(VAR)s
+    expanded from its ConfigMaps, JOB_COMPLETION_INDEX 0 to completions - 1): the parts'
+    predictions, in order, are exactly one run's over the whole table. Run with the project's
+    environment: the image's batch CLI and model are the project's (built from them)."""
+    out = checkers.kustomize(image.project.path / "deploy" / "overlays" / "production")
+    assert out.returncode == 0, out.stderr
+    docs = [doc for doc in yaml.safe_load_all(out.stdout) if doc]
+    (cronjob,) = [d for d in docs if d["kind"] == "CronJob"]
+    job = cronjob["spec"]["jobTemplate"]["spec"]
+    assert job["completionMode"] == "Indexed" and job["completions"] > 1, job
+    (container,) = job["template"]["spec"]["containers"]
+    maps = {d["metadata"]["name"]: d["data"] for d in docs if d["kind"] == "ConfigMap"}
+    settings: dict[str, str] = {}
+    for source in container["envFrom"]:
+        if "configMapRef" in source:
+            settings |= maps[source["configMapRef"]["name"]]
+    table = _unlabelled_table(image.project, tmp_path / "table.csv")
+    # The bucket's URLs of the overlay, not reachable here: local files stand in for them.
+    settings |= {"BATCH_INPUT": str(table), "BATCH_OUTPUT": str(tmp_path / "predictions")}
+    settings["PREDICTION_LOG"] = "off"
+    python = str(image.project.path / ".venv" / "bin" / "python")
+    outputs = []
+    for index in range(job["completions"]):
+        env = {**settings, "JOB_COMPLETION_INDEX": str(index)}
+        command = [
+            re.sub(r"\$\((\w+)\)", lambda m, env=env: env[m.group(1)], part)
+            for part in [*container["command"], *container.get("args", [])]
+        ]
+        assert command[0] == "python", command
+        image.project.run(python, *command[1:], env=env)
+        outputs.append(Path(command[4]))
+    whole = tmp_path / "whole.csv"
+    image.project.run(python, *container["command"][1:3], str(table), str(whole), env=settings)
+    header, *rows = whole.read_text().splitlines()
+    parts = [path.read_text().splitlines() for path in outputs]
+    assert all(part[0] == header for part in parts), header
+    assert [row for part in parts for row in part[1:]] == rows
+    assert all(len(part) > 1 for part in parts), [len(part) for part in parts]
+
+
+def _unlabelled_table(project: Project, path: Path) -> Path:
+    """The project's test fixture without its target column: a table to score."""
+    columns = yaml.safe_load(project.read("schema.yaml"))["columns"]
+    (target,) = [name for name, column in columns.items() if column.get("role") == "target"]
+    with (project.path / "tests" / "fixtures" / "data.csv").open(newline="") as source:
+        rows = list(csv.DictReader(source))
+    with path.open("w", newline="") as out:
+        writer = csv.DictWriter(out, [name for name in rows[0] if name != target])
+        writer.writeheader()
+        writer.writerows({k: v for k, v in row.items() if k != target} for row in rows)
+    return path
 
 
 def _report_resources(image: Image, main: int, port: int) -> None:
