@@ -38,8 +38,10 @@ lint: install ## Lint the template's own code (ruff) and workflows (check-jsonsc
 
 # Two workers (the tests run projects that mostly use one core each), then the tests marked
 # solo alone, as they measure the machine. Exit 5 of a phase is "no test selected there".
+# --no-loadscope-reorder: the work goes out in tests/conftest.py's order, longest first
+# (xdist otherwise sends the modules with the most tests first, the long journeys last).
 test: install install-system ## Run every test: rendering, then end-to-end
-	@status=0; $(UV) run pytest -n $(TEST_WORKERS) --dist loadfile -m "not solo" $(PYTEST_ARGS) || status=$$?; \
+	@status=0; $(UV) run pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not solo" $(PYTEST_ARGS) || status=$$?; \
 	solo=0; $(UV) run pytest -m solo $(PYTEST_ARGS) || solo=$$?; \
 	for code in $$status $$solo; do [ $$code -eq 0 ] || [ $$code -eq 5 ] || exit $$code; done
 
