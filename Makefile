@@ -46,7 +46,7 @@ test: install install-system ## Run every test: rendering, then end-to-end
 	for code in $$status $$solo; do [ $$code -eq 0 ] || [ $$code -eq 5 ] || exit $$code; done
 
 test-fast: install ## Only the fast rendering tests
-	$(UV) run pytest -m "not e2e" $(PYTEST_ARGS)
+	$(UV) run pytest -n $(TEST_WORKERS) -m "not e2e" $(PYTEST_ARGS)
 
 bench: install install-system ## Benchmarks, each against a baseline run beside it (all run; exit 1 if a target is missed)
 	@missed=""; for script in benchmarks/[!_]*.py; do module=$$(basename "$$script" .py); \
