@@ -138,6 +138,33 @@ def bake_project(
     return Project(destination, recorded)
 
 
+def has_commit(ref: str, source: Path = TEMPLATE_ROOT) -> bool:
+    """Whether ``source``'s history holds ``ref`` (a shallow clone may not)."""
+    known = run("git", "cat-file", "-e", f"{ref}^{{commit}}", cwd=source, check=False)
+    return known.returncode == 0
+
+
+def archive(source: Path, ref: str, destination: Path) -> None:
+    """The files of ``source`` at ``ref`` (git archive), into ``destination``."""
+    tar = subprocess.run(
+        ["git", "archive", "--format=tar", ref], cwd=source, capture_output=True, check=True
+    )
+    destination.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "-x", "-C", str(destination)], input=tar.stdout, check=True)
+
+
+def template_at(ref: str, destination: Path, source: Path = TEMPLATE_ROOT) -> Path:
+    """The template as it was at ``ref`` of ``source``'s history: its files (`archive`),
+    committed alone in a new repository ``destination``, to generate from with vcs_ref="HEAD"
+    (copier takes a template's files from a commit)."""
+    archive(source, ref, destination)
+    git(destination, "init", "--quiet", "--initial-branch=main")
+    git(destination, "add", "--all")
+    identity = ("-c", "user.name=copier-mlops", "-c", "user.email=copier-mlops@example.com")
+    git(destination, *identity, "commit", "--quiet", "--no-verify", "-m", f"Template at {ref}")
+    return destination
+
+
 def copy_project(project: Project, destination: Path) -> Project:
     """A copy of a set-up project in the folder ``destination``, with what lies beside it (the
     default DVC storage, ``../my-model-dvc-storage``). Its virtual environment is not copied
