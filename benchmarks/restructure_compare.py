@@ -1,7 +1,7 @@
 """Issue 21's restructuring: the generated project before it against now, served and batch-scored.
 
     uv run python -m benchmarks.restructure_compare [--before 1f95687] [--seconds 10]   # root
-        [--rows 200000] [--runs 3] [--before-project DIR --project DIR]
+        [--rounds 2] [--rows 200000] [--runs 3] [--before-project DIR --project DIR]
 
 Generates the default project twice, with the same answers, and trains each (`make setup`,
 `make pipeline`): at --before, the template's commit before the restructuring (default
@@ -16,11 +16,13 @@ batch CLIs must write the same predictions, or the run stops. Then:
   `bentoml serve <package>.service:ModelService` before, `<package>.serving.service:...`
   now), both running at once, each logging its predictions (PREDICTION_LOG, a temporary
   folder), as a user's would. After a 1-client warm-up of each, wrk sends examples/request.json's
-  first record at 1, 16 and 64 concurrent clients, --seconds a level and service, the two back
-  to back, in turns (before first at 1 and 64 clients, now first at 16). Prints, per level and
-  side, requests/s, p50 and p99 latency, non-2xx answers (with socket errors), the CPU time
-  the service's processes spent per request (the figure least disturbed by other work on the
-  machine), and the ratio now/before of requests/s.
+  first record at 1, 16 and 64 concurrent clients, --seconds at a time: at each level the two
+  services back to back, --rounds times, the order turned each time (before, now, now, before
+  at 1 and 64 clients; now first at 16), so that a drift of the machine's load hits both.
+  Prints, per level and side, over its rounds: requests/s and p50 (means), p99 (the
+  highest), non-2xx answers (with socket errors), the CPU time the service's processes spent
+  per request (the figure least disturbed by other work on the machine), and the ratio
+  now/before of requests/s.
 - batch: each project's batch CLI as its `make predict-batch` runs it (`python -m
   <package>.predict` before, `<package>.serving.batch` now) on one file of --rows records of
   the input columns (made by the new project's sample-data module, drifted, no target),
@@ -106,6 +108,7 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", default=BEFORE, help="the template's commit before")
     parser.add_argument("--seconds", type=float, default=10, help="per level and service")
+    parser.add_argument("--rounds", type=int, default=2, help="of each level and service")
     parser.add_argument("--rows", type=int, default=200_000, help="records batch-scored")
     parser.add_argument("--runs", type=int, default=3, help="batch CLI runs of each side")
     parser.add_argument("--before-project", type=Path, help="a trained project at --before")
@@ -113,8 +116,8 @@ def arguments(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if (args.before_project is None) != (args.project is None):
         parser.error("--before-project and --project go together")
-    if args.rows < 1 or args.runs < 1 or args.seconds <= 0:
-        parser.error("--rows, --runs and --seconds must be positive")
+    if min(args.rows, args.runs, args.rounds) < 1 or args.seconds <= 0:
+        parser.error("--rows, --runs, --rounds and --seconds must be positive")
     if args.before_project is None and not has_commit(args.before):
         parser.error(
             f"no commit {args.before} in this clone's history (a shallow clone: git fetch"
@@ -158,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         for side in sides:
             print(f"{side.name}: {side.project}; serve {side.service}; batch {side.batch}")
         print(f"machine: {os.cpu_count()} cores, {load_average()}", flush=True)
-        serving = serve_both(sides, tmp, args.seconds)
+        serving = serve_both(sides, tmp, args.seconds, args.rounds)
         batch_both(sides, tmp, args.rows, args.runs)
     report(sides, serving, args)
     checks = targets(sides, serving, args.rows)
@@ -167,8 +170,11 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if all(passed for _, passed in checks) else 1
 
 
-def serve_both(sides: tuple[Side, Side], tmp: Path, seconds: float) -> dict[tuple, Load]:
-    """Both services at once; the same answer from each, a warm-up, then each level."""
+def serve_both(
+    sides: tuple[Side, Side], tmp: Path, seconds: float, rounds: int
+) -> dict[tuple, Load]:
+    """Both services at once; the same answer from each, a warm-up, then each level: the two
+    services back to back, ``rounds`` times, the order turned each time (ABBA for two)."""
     record = json.loads((sides[1].project / "examples" / "request.json").read_text())
     body = json.dumps({"records": record["records"][:1]})
     script = tmp / "post.lua"
@@ -188,15 +194,36 @@ def serve_both(sides: tuple[Side, Side], tmp: Path, seconds: float) -> dict[tupl
         same_answers(servers, body)
         for server in servers:  # warm-up, not reported
             server.load(script, 1, 3)
-        results = {}
-        for turn, clients in enumerate(LEVELS):
-            for server in servers if turn % 2 == 0 else servers[::-1]:
-                results[clients, server.name] = server.load(script, clients, seconds)
-                print(f"  {clients:>2} clients, {server.name}: done", flush=True)
-        return results
+        runs: dict[tuple, list[Load]] = {}
+        for level, clients in enumerate(LEVELS):
+            for round_ in range(rounds):
+                for server in servers if (level + round_) % 2 == 0 else servers[::-1]:
+                    load = server.load(script, clients, seconds)
+                    runs.setdefault((clients, server.name), []).append(load)
+                    print(
+                        f"  {clients:>2} clients, {server.name}: {load.rps:.0f} req/s,"
+                        f" p50 {load.p50_ms:.2f} ms",
+                        flush=True,
+                    )
+        return {key: pooled(loads) for key, loads in runs.items()}
     finally:
         for server in servers:
             server.stop()
+
+
+def pooled(loads: list[Load]) -> Load:
+    """The rounds of one level and service as one: requests/s and p50 their means (rounds of
+    equal length), p99 the highest, errors summed, CPU a request over all requests."""
+    requests = sum(load.requests for load in loads)
+    return Load(
+        rps=statistics.mean(load.rps for load in loads),
+        requests=requests,
+        non_2xx=sum(load.non_2xx for load in loads),
+        socket_errors=sum(load.socket_errors for load in loads),
+        p50_ms=statistics.mean(load.p50_ms for load in loads),
+        p99_ms=max(load.p99_ms for load in loads),
+        cpu_ms=sum(load.cpu_ms * load.requests for load in loads) / max(requests, 1),
+    )
 
 
 def essentials(answer: httpx.Response) -> list[dict]:
@@ -257,8 +284,8 @@ def same_predictions(before: Path, now: Path) -> None:
 
 def report(sides: tuple[Side, Side], serving: dict[tuple, Load], args: argparse.Namespace) -> None:
     print(
-        f"\nserving, examples/request.json's first record (wrk, {args.seconds:g} s a level"
-        f" and service; {load_average()}):"
+        f"\nserving, examples/request.json's first record (wrk, {args.rounds} x {args.seconds:g} s"
+        f" a level and service, pooled; {load_average()}):"
     )
     print(
         f"{'clients':>8}  {'side':6}  {'req/s':>8}  {'p50 ms':>7}  {'p99 ms':>8}"
