@@ -5,7 +5,9 @@ in it), and the one way each of these is done, for the tests, harness/demo.py an
 - `require` something this machine may lack: skip locally, fail under CI=true;
 - `serving` a project (`make serve` on a free port, in a session of its own) until a block ends:
   `Server` is the process and its log, `wait_until_ready` the wait for /readyz, `stop_group`
-  the stop (SIGTERM to the process group, a wait, SIGKILL after it).
+  the stop (SIGTERM to the process group, a wait, SIGKILL after it);
+- `template_at` a past commit of the template, as a repository to generate from (`archive`
+  takes its files, `has_commit` says whether this clone has it).
 
 harness/checkers.py holds the static checkers (actionlint, zizmor, ...), each called one way.
 """
