@@ -39,7 +39,8 @@ from typing import Any
 
 import yaml
 
-from harness.project import TEMPLATE_ROOT, bake_project, tool_env
+from benchmarks._common import load_average, mb, train_default_project
+from harness.project import tool_env
 
 CLI_RATIO = 0.7  # batch CLI rows/s over the in-process baseline's, at least
 MONITOR_SECONDS = 30.0
@@ -111,13 +112,6 @@ print(json.dumps(steps))
 """
 
 
-def train_default_project(where: Path) -> Path:
-    project = bake_project(TEMPLATE_ROOT, where / "my-model", vcs_ref="HEAD").path
-    for command in (["make", "setup"], ["make", "pipeline"]):
-        run(command, project)
-    return project
-
-
 def run(command: list[str], cwd: Path, ok: tuple[int, ...] = (0,)) -> dict:
     """Run to exit: wall seconds, exit code, output; exit here unless the code is in ``ok``."""
     start = time.perf_counter()
@@ -153,14 +147,6 @@ def peak_run(command: list[str], cwd: Path) -> dict:
     if process.returncode != 0:
         sys.exit(f"benchmark: `{' '.join(command)}` exited {process.returncode}:\n{stderr[-3000:]}")
     return {"seconds": seconds, "peak": usage.ru_maxrss * 1024, "stdout": stdout}
-
-
-def mb(size: float) -> str:
-    return f"{size / 1e6:,.0f} MB"
-
-
-def load_average() -> str:
-    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -58,8 +58,9 @@ from pathlib import Path
 import httpx
 import yaml
 
+from benchmarks._common import load_average, train_default_project
 from harness import project as harness
-from harness.project import TEMPLATE_ROOT, bake_project, descendants, free_port, tool_env
+from harness.project import descendants, free_port, tool_env
 
 LEVELS = (1, 16, 64)
 UV_RUN = ("uv", "run", "--no-sync")  # the project's environment as it is
@@ -238,15 +239,6 @@ class Server(harness.Server):
         return result
 
 
-def train_default_project(where: Path) -> Path:
-    project = bake_project(TEMPLATE_ROOT, where / "my-model", vcs_ref="HEAD").path
-    for command in (["make", "setup"], ["make", "pipeline"]):
-        result = subprocess.run(command, cwd=project, env=tool_env(), capture_output=True)
-        if result.returncode != 0:
-            sys.exit(f"benchmark: `{' '.join(command)}` failed:\n{result.stderr.decode()[-4000:]}")
-    return project
-
-
 def floor(project: Path, package: str, record: dict, env: dict, repeats: int) -> dict:
     """Milliseconds per one-record prediction in process, each part (lists of samples)."""
     result = subprocess.run(
@@ -268,10 +260,6 @@ def floor(project: Path, package: str, record: dict, env: dict, repeats: int) ->
     if result.returncode != 0:
         sys.exit(f"benchmark: the in-process measurement failed:\n{result.stderr[-4000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def load_average() -> str:
-    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def arguments(argv: list[str] | None) -> argparse.Namespace:

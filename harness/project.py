@@ -5,7 +5,9 @@ in it), and the one way each of these is done, for the tests, harness/demo.py an
 - `require` something this machine may lack: skip locally, fail under CI=true;
 - `serving` a project (`make serve` on a free port, in a session of its own) until a block ends:
   `Server` is the process and its log, `wait_until_ready` the wait for /readyz, `stop_group`
-  the stop (SIGTERM to the process group, a wait, SIGKILL after it).
+  the stop (SIGTERM to the process group, a wait, SIGKILL after it);
+- `template_at` a past commit of the template, as a repository to generate from (`archive`
+  takes its files, `has_commit` says whether this clone has it).
 
 harness/checkers.py holds the static checkers (actionlint, zizmor, ...), each called one way.
 """
@@ -136,6 +138,33 @@ def bake_project(
     )
     recorded = yaml.safe_load((destination / ".copier-answers.yml").read_text())
     return Project(destination, recorded)
+
+
+def has_commit(ref: str, source: Path = TEMPLATE_ROOT) -> bool:
+    """Whether ``source``'s history holds ``ref`` (a shallow clone may not)."""
+    known = run("git", "cat-file", "-e", f"{ref}^{{commit}}", cwd=source, check=False)
+    return known.returncode == 0
+
+
+def archive(source: Path, ref: str, destination: Path) -> None:
+    """The files of ``source`` at ``ref`` (git archive), into ``destination``."""
+    tar = subprocess.run(
+        ["git", "archive", "--format=tar", ref], cwd=source, capture_output=True, check=True
+    )
+    destination.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["tar", "-x", "-C", str(destination)], input=tar.stdout, check=True)
+
+
+def template_at(ref: str, destination: Path, source: Path = TEMPLATE_ROOT) -> Path:
+    """The template as it was at ``ref`` of ``source``'s history: its files (`archive`),
+    committed alone in a new repository ``destination``, to generate from with vcs_ref="HEAD"
+    (copier takes a template's files from a commit)."""
+    archive(source, ref, destination)
+    git(destination, "init", "--quiet", "--initial-branch=main")
+    git(destination, "add", "--all")
+    identity = ("-c", "user.name=copier-mlops", "-c", "user.email=copier-mlops@example.com")
+    git(destination, *identity, "commit", "--quiet", "--no-verify", "-m", f"Template at {ref}")
+    return destination
 
 
 def copy_project(project: Project, destination: Path) -> Project:

@@ -30,7 +30,16 @@ from cookiecutter.main import cookiecutter
 from copier.errors import UserMessageError
 
 from harness.gha import GitHubRepo, LocalRunner, StepFailed, github_context
-from harness.project import TEMPLATE_ROOT, Project, bake_project, git, require, tool_env
+from harness.project import (
+    TEMPLATE_ROOT,
+    Project,
+    archive,
+    bake_project,
+    git,
+    has_commit,
+    require,
+    tool_env,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -399,33 +408,21 @@ OUR_TRAIN_NOTE = "        # Our team: integer codes for every tree model, review
 OUR_SERVING_NOTE = '    """A numpy scalar as the plain value JSON needs (our team\'s note)."""\n'
 
 
-def _archive(source: Path, ref: str, destination: Path) -> None:
-    """The files of ``source`` at ``ref`` (git archive), into ``destination``."""
-    tar = subprocess.run(
-        ["git", "archive", "--format=tar", ref], cwd=source, capture_output=True, check=True
-    )
-    destination.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["tar", "-x", "-C", str(destination)], input=tar.stdout, check=True)
-
-
 @pytest.fixture(scope="module")
 def layout_template(template_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One history: the template at FLAT_LAYOUT tagged v0.1.0, the working tree v0.2.0."""
-    known = subprocess.run(
-        ["git", "cat-file", "-e", f"{FLAT_LAYOUT}^{{commit}}"], cwd=TEMPLATE_ROOT, check=False
-    )
     require(
-        known.returncode == 0,
+        has_commit(FLAT_LAYOUT),
         f"commit {FLAT_LAYOUT} of the template's history (a full clone: git fetch --unshallow)",
     )
     root = tmp_path_factory.mktemp("layout") / "copier-mlops"
-    _archive(TEMPLATE_ROOT, FLAT_LAYOUT, root)
+    archive(TEMPLATE_ROOT, FLAT_LAYOUT, root)
     git(root, "init", "--quiet", "--initial-branch=main")
     git(root, "add", "--all")
     git(root, "commit", "--quiet", "--no-verify", "-m", "The flat layout")
     git(root, "tag", "v0.1.0")
     git(root, "rm", "--quiet", "-r", ".")
-    _archive(template_repo, "HEAD", root)
+    archive(template_repo, "HEAD", root)
     git(root, "add", "--all")
     git(root, "commit", "--quiet", "--no-verify", "-m", "Release 0.2.0: the package's parts")
     git(root, "tag", "v0.2.0")
