@@ -18,6 +18,7 @@ Feast is imported inside the functions that need it: its import costs seconds.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import os
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,25 @@ _FEAST_TYPES = {
     "timestamp": "UnixTimestamp",
 }
 _VALUE_TYPES = {"integer": "INT64", "category": "STRING", "text": "STRING"}
+# Feast's metrics module sets these when imported, for a folder of its own: left in this
+# process's environment, a `bentoml serve` started from it (a test's) would take the folder
+# for the one its server chose, and share /metrics with every other service.
+_PROMETHEUS_VARIABLES = ("PROMETHEUS_MULTIPROC_DIR", "PROMETHEUS_MULTIPROCESS_DIR")
+
+
+def import_feast() -> Any:
+    """Feast, imported (seconds, once) without changing this process's environment."""
+    before = {name: os.environ.get(name) for name in _PROMETHEUS_VARIABLES}
+    # prometheus_client picks its storage when first imported: before Feast's folder is set.
+    importlib.import_module("prometheus_client.values")
+    import feast
+    import feast.metrics  # noqa: F401  (what sets the variables; imported now, not later)
+    import feast.types  # noqa: F401
+
+    for name, value in before.items():
+        if value is None:
+            os.environ.pop(name, None)
+    return feast
 
 
 def keys(schema: Schema) -> tuple[Column, Column]:
@@ -88,9 +108,7 @@ def feature_refs(schema: Schema) -> list[str]:
 
 def definitions(schema: Schema, time_to_live: dt.timedelta | None = None) -> tuple[Any, Any]:
     """The entity and the feature view of ``schema``: what ``feast apply`` registers."""
-    import feast
-    import feast.types
-
+    feast = import_feast()
     id_column, timestamp = keys(schema)
     entity = feast.Entity(
         name=id_column.name,
@@ -125,8 +143,7 @@ def open_store(repo: Path | None = None) -> Any:
     ``feature_store.yaml`` says where the registry and the online store are
     (``FEAST_FS_YAML`` picks another file of that folder, e.g. one a deployment
     environment)."""
-    import feast
-
+    feast = import_feast()
     repo = repo or REPO
     yaml_file = repo / os.environ.get("FEAST_FS_YAML", "feature_store.yaml")
     if not yaml_file.is_file():
