@@ -41,6 +41,7 @@ from benchmarks.serving_throughput import LISTEN, LUA, UV_RUN, Load, Server, loa
 from harness.project import TEMPLATE_ROOT, bake_project, tool_env
 
 LEVELS = (1, 16)
+JSON = {"Content-Type": "application/json"}
 LOOKUP_P50_MS = 1.0
 BY_ID_RATIO = 0.7
 
@@ -132,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             server.wait_ready()
             time.sleep(2)  # every worker up, not only the first to answer
             answers = {
-                name: httpx.post(f"{server.url}/predict", content=body, timeout=30)
+                name: httpx.post(f"{server.url}/predict", content=body, headers=JSON, timeout=30)
                 for name, body in bodies.items()
             }
             for name, answer in answers.items():
