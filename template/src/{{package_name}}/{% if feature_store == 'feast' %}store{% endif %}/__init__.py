@@ -52,9 +52,10 @@ def import_feast() -> Any:
     before = {name: os.environ.get(name) for name in _PROMETHEUS_VARIABLES}
     # prometheus_client picks its storage when first imported: before Feast's folder is set.
     importlib.import_module("prometheus_client.values")
+    # feast.metrics is what sets the variables: imported now, not by a later call.
     import feast
-    import feast.metrics  # noqa: F401  (what sets the variables; imported now, not later)
-    import feast.types  # noqa: F401
+    import feast.metrics
+    import feast.types
 
     for name, value in before.items():
         if value is None:
