@@ -70,6 +70,9 @@ def test_a_feast_project_has_the_store_the_stages_and_the_dependency(
     config = yaml.safe_load(project.read("feature_repo/feature_store.yaml"))
     assert config["offline_store"]["type"] == "duckdb"  # the file store drops unmatched labels
     assert config["online_store"]["type"] == "sqlite"
+    serving_config = yaml.safe_load(project.read("feature_repo/serving.yaml"))
+    assert "offline_store" not in serving_config  # the image has no DuckDB
+    assert serving_config["online_store"] == config["online_store"]
     stages = yaml.safe_load(project.read("dvc.yaml"))["stages"]
     order = list(stages)
     assert order.index("prepare") < order.index("feature_source") < order.index("features")
@@ -78,5 +81,8 @@ def test_a_feast_project_has_the_store_the_stages_and_the_dependency(
     pyproject = tomllib.loads(project.read("pyproject.toml"))
     assert any(d.startswith("feast>=") for d in pyproject["project"]["dependencies"])
     assert any(d.startswith("feast[duckdb]") for d in pyproject["dependency-groups"]["pipeline"])
-    assert "COPY data/feast/store" in project.read("Dockerfile")
+    dockerfile = project.read("Dockerfile")
+    assert "COPY data/feast/store" in dockerfile
+    # typeguard's @typechecked, on Feast's classes, reads their sources at import.
+    assert '-not -path "*/site-packages/feast/*"' in dockerfile
     assert "name: feature-store" in project.read(".github/workflows/ci.yml")

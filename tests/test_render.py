@@ -197,7 +197,8 @@ def expected_files(answers: dict[str, str]) -> set[str]:
         files |= {f"src/{package}/promotion/{name}.py" for name in modules}
     if answers.get("feature_store") == "feast":  # feature_repo/, the store's package, its page
         files |= {f"feature_repo/{name}" for name in (".feastignore", "definitions.py")}
-        files |= {"feature_repo/feature_store.yaml", "docs/feature-store.md"}
+        files |= {"feature_repo/feature_store.yaml", "feature_repo/serving.yaml"}
+        files |= {"docs/feature-store.md"}
         files |= {"tests/test_feature_store.py"}
         modules = ("__init__", "materialize", "online", "source", "training")
         files |= {f"src/{package}/store/{name}.py" for name in modules}
