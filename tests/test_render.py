@@ -195,6 +195,13 @@ def expected_files(answers: dict[str, str]) -> set[str]:
         files |= {"tests/test_promotion.py"}
         modules = ("__init__", "__main__", "gate", "images", "overlay", "registry")
         files |= {f"src/{package}/promotion/{name}.py" for name in modules}
+    if answers.get("feature_store") == "feast":  # feature_repo/, the store's package, its page
+        files |= {f"feature_repo/{name}" for name in (".feastignore", "definitions.py")}
+        files |= {"feature_repo/feature_store.yaml", "feature_repo/serving.yaml"}
+        files |= {"docs/feature-store.md"}
+        files |= {"tests/test_feature_store.py"}
+        modules = ("__init__", "materialize", "online", "source", "training")
+        files |= {f"src/{package}/store/{name}.py" for name in modules}
     return files
 
 

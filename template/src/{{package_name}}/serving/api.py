@@ -114,9 +114,12 @@ def _field(column: Column, required: bool) -> tuple[Any, Any]:
     )
 
 
-def request_model(schema: Schema, features: Iterable[Feature] | None = None) -> type[BaseModel]:
-    """One record of a request: the columns the features read required, the rest optional."""
-    read = {column.name for column in raw_columns(schema, features)}
+def request_model(
+    schema: Schema, features: Iterable[Feature] | None = None, looked_up: Iterable[str] = ()
+) -> type[BaseModel]:
+    """One record of a request: the columns the features read required, the rest optional
+    (and ``looked_up``, the ones a feature store fills in by the record's id)."""
+    read = {column.name for column in raw_columns(schema, features)} - set(looked_up)
     fields = {}
     for position, column in enumerate(schema.columns):
         if column.role != "target":

@@ -1,0 +1,144 @@
+"""End to end with feature_store=feast: one baked project, reused by every test of this file.
+
+`make setup`, `make pipeline` (the feature store's stages after prepare; every labelled row
+trained on), `make test` (the project's own tests: point in time, training and serving
+agreeing), `make serve` with predictions by entity id (a known one, an unknown one, a stale
+one), and `make monitor` on the traffic that was served (the looked-up values logged). And a
+`module` project updated to `feast` (`make update DATA=feature_store=feast` runs this update).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import copier
+import httpx
+import pytest
+import yaml
+
+from harness.project import Project, bake_project, git, serving
+
+pytestmark = pytest.mark.e2e
+
+AS_OF = "2026-01-01T00:00:00Z"  # within the sample's TTL (365 days) of its newest snapshot
+LATER = "2028-01-01T00:00:00Z"  # past it: stale
+
+
+@pytest.fixture(scope="module")
+def project(template_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Project:
+    folder = tmp_path_factory.mktemp("feast") / "my-model"
+    project = bake_project(template_repo, folder, feature_store="feast")
+    project.run("make", "setup", timeout=900)
+    project.run("make", "pipeline", timeout=900)
+    return project
+
+
+def _facts(project: Project, code: str) -> object:
+    """What ``code`` (Python, in the project's environment, pandas as pd) prints as JSON."""
+    script = f"import json, pandas as pd\nprint(json.dumps({code}))"
+    result = project.run(".venv/bin/python", "-c", script)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_the_pipeline_trains_on_every_labelled_row_through_the_store(project: Project) -> None:
+    stages = yaml.safe_load(project.read("dvc.lock"))["stages"]
+    assert ["feast -c feature_repo apply", "python -m my_model.store.materialize"] == stages[
+        "feature_store"
+    ]["cmd"]
+    assert "my_model.store.training" in stages["features"]["cmd"]
+    assert (project.path / "data/feast/store/online.db").is_file()
+    for split in ("train", "test"):
+        prepared, features = (
+            f"pd.read_parquet('data/{f}/{split}.parquet')" for f in ("prepared", "features")
+        )
+        same = _facts(
+            project,
+            f"[len({prepared}), len({features}),"
+            f" {prepared}['churned'].tolist() == {features}['churned'].tolist(),"
+            f" {prepared}['age'].astype(float).tolist() == {features}['age'].tolist()]",
+        )
+        assert same[0] == same[1], f"{split}: a labelled row was dropped ({same})"
+        assert same[2] and same[3], f"{split}: labels or stored values differ"
+    metrics = json.loads(project.read("metrics/metrics.json"))
+    assert metrics["accuracy"] > metrics["baseline_accuracy"]
+    # Feast stays out of a project that did not choose it, and this one says where it is.
+    assert "feast[duckdb]" in project.read("pyproject.toml")
+    assert "docs/feature-store.md" in project.read("README.md")
+
+
+def test_the_projects_own_tests_pass(project: Project) -> None:
+    result = project.run("make", "test", timeout=900)
+    assert "test_feature_store.py ..." in result.stdout, result.stdout[-3000:]
+
+
+def _predict(base: str, *records: dict) -> httpx.Response:
+    return httpx.post(f"{base}/predict", json={"records": list(records)}, timeout=30)
+
+
+def test_served_by_entity_id_then_monitored(project: Project) -> None:
+    code = "pd.read_parquet('data/feast/source.parquet')['customer_id'].tail(250).tolist()"
+    ids = [int(i) for i in _facts(project, code)]
+    log = project.path / "logs" / "predictions"
+    with serving(project) as server:
+        base = server.url
+        known = _predict(base, {"customer_id": ids[0], "event_timestamp": AS_OF})
+        assert known.status_code == 200, known.text
+        assert known.json()[0]["customer_id"] == ids[0]
+        assert set(known.json()[0]["probabilities"]) == {"0", "1"}
+
+        unknown = _predict(base, {"customer_id": 7, "event_timestamp": AS_OF})
+        assert unknown.status_code == 400, unknown.text
+        assert "customer_id 7 is not in the feature store" in unknown.text
+
+        stale = _predict(base, {"customer_id": ids[0], "event_timestamp": LATER})
+        assert stale.status_code == 400 and "stale" in stale.text, stale.text
+        assert str(ids[0]) in stale.text
+
+        # A record with every column is predicted from its own values, as before.
+        example = json.loads(project.read("examples/request.json"))
+        assert _predict(base, *example["records"]).status_code == 200
+
+        # Enough traffic by id for the monitor's verdict (min_rows: 200).
+        for start in range(0, len(ids), 50):
+            batch = [{"customer_id": i, "event_timestamp": AS_OF} for i in ids[start : start + 50]]
+            response = _predict(base, *batch)
+            assert response.status_code == 200, response.text
+    files = sorted(str(path) for path in log.rglob("*.parquet"))
+    frame = f"pd.concat(pd.read_parquet(p) for p in {files!r})"
+    rows, with_age = _facts(
+        project,
+        f"[int({frame}['customer_id'].isin({ids!r}).sum()),"
+        f" int({frame}.loc[lambda f: f['customer_id'].isin({ids!r}), 'age'].notna().sum())]",
+    )
+    assert rows >= 250 and with_age == rows, "the looked-up values are not in the prediction log"
+
+    monitored = project.run("make", "monitor", check=False)
+    assert monitored.returncode in (0, 1), monitored.stdout + monitored.stderr
+    output = monitored.stdout + monitored.stderr
+    assert "Traceback" not in output, output[-3000:]
+    assert "drift" in output.lower(), output[-3000:]
+
+
+def test_a_module_project_updates_to_feast(template_repo: Path, tmp_path: Path) -> None:
+    project = bake_project(template_repo, tmp_path / "my-model")
+    git(project.path, "init", "--quiet")
+    project.commit("as generated")
+    copier.run_update(
+        project.path,
+        data={"feature_store": "feast"},
+        defaults=True,
+        overwrite=True,
+        unsafe=False,
+        quiet=True,
+    )
+    unmerged = git(project.path, "diff", "--name-only", "--diff-filter=U").split()
+    assert unmerged == [], unmerged
+    assert yaml.safe_load(project.read(".copier-answers.yml"))["feature_store"] == "feast"
+    stages = yaml.safe_load(project.read("dvc.yaml"))["stages"]
+    assert stages["feature_store"]["cmd"][0] == "feast -c feature_repo apply"
+    assert "my_model.store.training" in stages["features"]["cmd"]
+    for name in ("feature_repo/feature_store.yaml", "src/my_model/store/online.py"):
+        assert project.has_file(name), name
+    assert "feast[duckdb]" in project.read("pyproject.toml")
+    assert "<<<<<<<" not in project.read("src/my_model/serving/service.py")
