@@ -93,6 +93,7 @@ LONGEST_FIRST = (
     "test_first_hour",
     "test_lifecycle",
     "test_own_data",
+    "test_feast",
     "test_real_tables",
     "test_prediction_log",
     "test_container",
