@@ -9,6 +9,7 @@ sizes compare with the real thing. It is built once per machine and reused.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -16,6 +17,7 @@ import shutil
 import subprocess
 import tempfile
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -137,3 +139,13 @@ def buildah_run(ctr: str, port: int, *command: str) -> list[str]:
     """`buildah run` of ``command`` in the container as its user, listening on ``port``."""
     return ["buildah", "run", "--isolation", "chroot", "--network", "host",
             "--env", f"BENTOML_PORT={port}", ctr, "--", *command]  # fmt: skip
+
+
+@contextlib.contextmanager
+def working_container(ref: str) -> Iterator[str]:
+    """A Buildah working container from the image ``ref`` (its name), removed afterwards."""
+    name = run("buildah", "from", "--pull=never", "--quiet", ref).stdout.strip()
+    try:
+        yield name
+    finally:
+        subprocess.run(["buildah", "rm", name], capture_output=True, check=False)

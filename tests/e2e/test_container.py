@@ -153,7 +153,7 @@ print(json.dumps({{
               for name in names],
 }}))
 """
-    with _container(image.ref) as ctr:
+    with containers.working_container(image.ref) as ctr:
         out = _in_container(ctr, 3000, "python", "-c", probe)
     assert out.returncode == 0, out.stderr
     found = json.loads(out.stdout)
@@ -206,7 +206,7 @@ def test_serving_compiles_no_module_at_start(image: Image) -> None:
     # The command's script (bentoml), the service's module, and BentoML's worker process.
     script, service = image.command[0], image.command[2].split(":")[0]
     modules = [service, "_bentoml_impl.worker.service"]
-    with _container(image.ref) as ctr:
+    with containers.working_container(image.ref) as ctr:
         out = _in_container(ctr, 3000, "python", "-c", COMPILED_PROBE, script, *modules)
     assert out.returncode == 0, out.stderr[-4000:]
     found = json.loads(out.stdout)
@@ -261,7 +261,7 @@ def test_every_model_answer_fits_and_predicts_in_the_image(image: Image) -> None
     answer's estimator, with the train stage's preprocessing, fits, round-trips through joblib
     and predicts in the image (the served model, the default's, is checked below)."""
     assert set(ESTIMATORS) == set(choices(questions()["model"])), "a model answer is unchecked"
-    with _container(image.ref) as ctr:
+    with containers.working_container(image.ref) as ctr:
         out = _in_container(ctr, 3000, "python", "-c", MODELS_PROBE, json.dumps(ESTIMATORS))
     assert out.returncode == 0, out.stderr[-4000:]
     answered = json.loads(out.stdout)
@@ -278,7 +278,7 @@ def test_container_serves_as_non_root_and_stops_within_grace(image: Image, tmp_p
     port = free_port()
     healthcheck = image.config["Healthcheck"]["Test"][1:]
     log_path = tmp_path / "server.log"
-    with _container(image.ref) as ctr, log_path.open("w") as log:
+    with containers.working_container(image.ref) as ctr, log_path.open("w") as log:
         rootfs = Path(containers.run("buildah", "mount", ctr).stdout.strip())
         since = time.time() - 1
         # Exactly what the image starts, as the image's user; only the port is moved.
@@ -473,7 +473,7 @@ def test_pod_serves_on_a_read_only_root(image: Image, pod: Pod, tmp_path: Path) 
     env |= {k: v for k, v in pod.settings.items() if k != "PREDICTION_LOG"}
     env["BENTOML_PORT"] = str(port)
 
-    with _container(image.ref) as ctr:
+    with containers.working_container(image.ref) as ctr:
         rootfs = containers.run("buildah", "mount", ctr).stdout.strip()
         _on_a_read_only_root(image, pod, rootfs, env, tmp_path)
 
@@ -656,22 +656,6 @@ def test_image_size_benchmark(image: Image) -> None:
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-class _container:
-    """A Buildah working container from the image, removed afterwards."""
-
-    def __init__(self, ref: str) -> None:
-        self.ref = ref
-
-    def __enter__(self) -> str:
-        self.name = containers.run(
-            "buildah", "from", "--pull=never", "--quiet", self.ref
-        ).stdout.strip()
-        return self.name
-
-    def __exit__(self, *exc: object) -> None:
-        subprocess.run(["buildah", "rm", self.name], capture_output=True, check=False)
 
 
 def _in_container(ctr: str, port: int, *command: str) -> subprocess.CompletedProcess[str]:

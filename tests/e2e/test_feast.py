@@ -3,8 +3,10 @@
 `make setup`, `make pipeline` (the feature store's stages after prepare; every labelled row
 trained on), `make test` (the project's own tests: point in time, training and serving
 agreeing), `make serve` with predictions by entity id (a known one, an unknown one, a stale
-one), and `make monitor` on the traffic that was served (the looked-up values logged). And a
-`module` project updated to `feast` (`make update DATA=feature_store=feast` runs this update).
+one), and `make monitor` on the traffic that was served (the looked-up values logged); `make
+docker`'s image (Podman), holding what lookups need and no more, answering by id as the
+project does. And a `module` project updated to `feast` (`make update DATA=feature_store=feast`
+runs this update).
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ import httpx
 import pytest
 import yaml
 
-from harness.project import Project, bake_project, git, serving
+from harness import containers
+from harness.project import Project, bake_project, free_port, git, require, serving
 
 pytestmark = pytest.mark.e2e
 
@@ -118,6 +121,51 @@ def test_served_by_entity_id_then_monitored(project: Project) -> None:
     output = monitored.stdout + monitored.stderr
     assert "Traceback" not in output, output[-3000:]
     assert "drift" in output.lower(), output[-3000:]
+
+
+# What the image must hold (feast, for lookups) and must not (the pipeline's offline store,
+# DVC, Evidently, the tests' tools).
+IMAGE_PROBE = """
+import importlib.util, json
+print(json.dumps({m: importlib.util.find_spec(m) is not None
+                  for m in ["feast", "duckdb", "dvc", "evidently", "pytest"]}))
+"""
+
+
+def test_the_image_serves_lookups_by_id(project: Project, tmp_path: Path) -> None:
+    """`make docker` (Podman; the debootstrap base stands in for python:3.11-slim), then the
+    image's own command (Buildah) answers a record by id as the project's service does, and
+    an unknown id with a 400 naming it."""
+    missing = containers.missing_tools()
+    require(not missing, f"the image test needs {', '.join(missing)} (.ci/deps.d/podman.sh)")
+    containers.ensure_base_image()
+    ids = [int(i) for i in _facts(project, "pd.read_parquet('data/feast/source.parquet')"
+                                           "['customer_id'].head(3).tolist()")]  # fmt: skip
+    records = [{"customer_id": i, "event_timestamp": AS_OF} for i in ids]
+    with serving(project) as server:
+        expected = _predict(server.url, *records).json()
+
+    ref = containers.make_docker(project, "localhost/feast-e2e")
+    try:
+        config = containers.image_config(ref)
+        command = [*(config.get("Entrypoint") or []), *(config.get("Cmd") or [])]
+        with containers.working_container(ref) as ctr:
+            probe = containers.run(*containers.buildah_run(ctr, 3000, "python", "-c", IMAGE_PROBE))
+            found = json.loads(probe.stdout)
+            assert found == {"feast": True, "duckdb": False, "dvc": False, "evidently": False,
+                             "pytest": False}, found  # fmt: skip
+            port = free_port()
+            run = containers.buildah_run(ctr, port, *command)
+            with serving(project, run, port=port, timeout=180, check=False) as image:
+                answer = _predict(image.url, *records)
+                assert answer.status_code == 200, answer.text
+                assert answer.json() == expected, "the image answers otherwise than the project"
+                unknown = _predict(image.url, {"customer_id": 7, "event_timestamp": AS_OF})
+                assert unknown.status_code == 400, unknown.text
+                assert "customer_id 7 is not in the feature store" in unknown.text
+            assert "Traceback" not in image.read_log(), image.read_log()[-4000:]
+    finally:
+        containers.remove_image(ref)
 
 
 def test_a_module_project_updates_to_feast(template_repo: Path, tmp_path: Path) -> None:
