@@ -235,7 +235,7 @@ def _tune(project: Project, env: dict[str, str]) -> None:
     params = yaml.safe_load(project.read("params.yaml"))
     model = params["train"]["model"]
     key = f"train.{model}.n_estimators"
-    params["tune"].update(method="grid", max_runs=2, jobs=2, space={key: [20, 40]})
+    params["tune"].update(method="grid", max_runs=2, space={key: [20, 40]})
     (project.path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     tuned = project.run("make", "tune", env=env)
     ranked = re.findall(

@@ -275,6 +275,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if search.jobs > (os.cpu_count() or 1):
         log.warning("tune.jobs %d is more than the %d CPUs here", search.jobs, os.cpu_count())
+    if search.jobs > 1:  # two queue workers race on DVC's file broker (treeverse/dvc#10398)
+        log.warning("tune.jobs %d: DVC's queue can hang with more than one worker", search.jobs)
     existing = params["train"].get(params["train"]["model"]) or {}
     try:
         check_ready()
