@@ -83,8 +83,8 @@ def _git_identity() -> Iterator[None]:
             os.environ[key] = value
 
 
-# The end-to-end modules, longest first (`make test` lists the slowest tests). With two
-# workers (`make test`: `--dist loadfile`, a module's tests on one worker, so a module-scoped
+# The end-to-end modules, longest first (`make test` lists the slowest tests). With workers
+# (`make test`: `--dist loadfile`, a module's tests on one worker, so a module-scoped
 # fixture such as a set-up project or a built image is made once), the longest start first
 # and the fast modules fill the gaps.
 LONGEST_FIRST = (

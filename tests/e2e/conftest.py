@@ -1,6 +1,6 @@
 """The default project, set up and its pipeline run once for the whole run: the modules that
 need one trained default project each take a copy (`trained_project`), instead of each paying
-for `make setup` and `make pipeline`. With workers (`pytest -n 2`), the first worker to need
+for `make setup` and `make pipeline`. With workers (`pytest -n 3`), the first worker to need
 it makes it, under a lock, in the run's shared temporary folder; the others wait and copy it."""
 
 from __future__ import annotations
