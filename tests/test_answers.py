@@ -228,3 +228,50 @@ def test_an_e_mail_address_copier_accepts_is_one_the_build_accepts() -> None:
 def test_a_project_name_too_long_for_a_file_name_is_refused() -> None:
     refused = _refusal({"project_name": "a" * 300, "package_name": "m"})
     assert refused is not None and "is 300 characters long: at most 100" in refused, refused
+
+
+REPOSITORIES_ACCEPTED = [
+    "jane-doe/my-model",
+    "Octo-Org/Churn.Model_2",
+    "a/...",
+    "a" * 39 + "/x",
+    "x/" + "b" * 100,
+]
+NOT_A_REPOSITORY = "is not a GitHub repository: give owner/name, e.g. jane-doe/my-model"
+
+
+@pytest.mark.parametrize("repository", REPOSITORIES_ACCEPTED)
+def test_a_github_repository_is_accepted(repository: str) -> None:
+    assert _refusal({"deployment": "kubernetes", "github_repository": repository}) is None
+
+
+@pytest.mark.parametrize(
+    "repository",
+    [
+        "https://github.com/jane/model",  # a URL, not owner/name
+        "jane/model.git",
+        "jane",
+        "jane/model/deploy",
+        "-jane/model",  # an owner: letters, digits and single inner '-'
+        "jane-/model",
+        "ja--ne/model",
+        "j_ane/model",
+        "a" * 40 + "/x",
+        "x/" + "b" * 101,
+        "jane/..",
+        "jane/my model",
+        "",
+    ],
+)
+def test_what_is_not_a_github_repository_is_refused(repository: str) -> None:
+    refused = _refusal({"deployment": "kubernetes", "github_repository": repository})
+    assert refused is not None and NOT_A_REPOSITORY in refused, refused
+    assert "\n" not in refused.strip(), "one line"
+
+
+def test_the_repository_is_checked_only_for_kubernetes() -> None:
+    # Without a deployment nothing uses it (cookiecutter, which asks every question, passes its
+    # default on); with one, the placeholder default is itself an owner/name.
+    assert _refusal({"github_repository": "not a repository"}) is None
+    placeholder = {"deployment": "kubernetes", "github_repository": "OWNER/my-model"}
+    assert _refusal(placeholder) is None

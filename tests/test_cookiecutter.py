@@ -39,8 +39,10 @@ COMBINATIONS = [
             "model": "ridge",
             "dvc_remote": "s3",
             "monitor_schedule": "15 3 * * *",
+            "deployment": "kubernetes",
+            "github_repository": "Octo/Churn.Model",
         },
-        id="regression-s3",
+        id="regression-s3-kubernetes",
     ),
     pytest.param(
         # Accented letters: each engine derives the same slug and package name from them.
@@ -186,8 +188,9 @@ def _cookiecutter_cli(
     [
         {"package_name": "class"},  # a question's validator
         {"task": "regression", "model": "logistic_regression"},  # a choice's validator
+        {"deployment": "kubernetes", "github_repository": "https://github.com/octo/churn"},
     ],
-    ids=["keyword-package", "model-for-the-other-task"],
+    ids=["keyword-package", "model-for-the-other-task", "repository-url"],
 )
 def test_bad_answers_are_refused_with_copier_s_message(
     template_repo: Path, tmp_path: Path, cookiecutter_config: str, answers: dict[str, str]

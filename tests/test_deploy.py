@@ -5,8 +5,9 @@ by `kubernetes-validate --strict` for the oldest and the newest Kubernetes it kn
 CD Applications, and the Flux objects docs/deployment.md shows, against their CRDs (npm's
 @kubernetes-models, with TypeScript's check of unknown fields). A misspelt field fails each
 validation (shown here), and the manifests agree with the project: the env names the service
-reads, the batch CLI's parts, the Argo CD paths and namespaces. `deployment=none` renders no
-deploy/. tests/e2e/test_container.py checks them against the running image.
+reads, the batch CLI's parts, the Argo CD paths and namespaces, the repository (the answer
+github_repository, or a placeholder said to be one). `deployment=none` renders no deploy/.
+tests/e2e/test_container.py checks them against the running image.
 """
 
 from __future__ import annotations
@@ -29,7 +30,9 @@ from harness.project import Project
 ENVIRONMENTS = ["staging", "production"]
 VERSIONS = sorted(set(all_versions()), key=lambda v: tuple(map(int, v.split("."))))
 OLDEST_AND_NEWEST = [VERSIONS[0], VERSIONS[-1]]
-# The default answers, and a long name with a bucket for the DVC remote.
+# The default answers (the repository a placeholder), and a long name with a bucket for the
+# DVC remote and its GitHub repository given, in capitals (ghcr.io's names are lowercase).
+REPOSITORY = "Octo-Org/Long.Model_Repo"
 ANSWERS = {
     "defaults": {"deployment": "kubernetes"},
     "azure-long-name": {
@@ -37,6 +40,7 @@ ANSWERS = {
         "project_name": "A very long project name that goes on and on well past sixty chars",
         "package_name": "long_model",
         "dvc_remote": "azure",
+        "github_repository": REPOSITORY,
     },
 }
 Rendered = dict[str, list[dict[str, Any]]]  # environment -> objects
@@ -135,7 +139,8 @@ def test_argocd_applications_point_at_their_overlays(
             spec = app["spec"]
             assert (project.path / spec["source"]["path"] / "kustomization.yaml").is_file()
             slug = tomllib.loads(project.read("pyproject.toml"))["project"]["name"]
-            assert spec["source"]["repoURL"] == f"https://github.com/OWNER/{slug}.git"
+            repository = ANSWERS[name].get("github_repository", f"OWNER/{slug}")
+            assert spec["source"]["repoURL"] == f"https://github.com/{repository}.git"
             namespaces = {o["metadata"]["namespace"] for o in rendered[name][env]}
             assert namespaces == {spec["destination"]["namespace"]}, namespaces
             assert spec["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
@@ -144,6 +149,37 @@ def test_argocd_applications_point_at_their_overlays(
             one(rendered[name], env, "Deployment")["metadata"]["namespace"] for env in ENVIRONMENTS
         )
         assert staging != production
+
+
+def test_the_repository_is_the_answer_or_a_placeholder_said_to_be_one(
+    projects: dict[str, Project], rendered: dict[str, Rendered]
+) -> None:
+    """The image every pod runs is ghcr.io/ and the repository in lowercase (what CD pushes,
+    and what a promotion writes); the default's OWNER is called a placeholder where it is."""
+    expected = {
+        "defaults": "ghcr.io/owner/my-model",
+        "azure-long-name": "ghcr.io/" + REPOSITORY.lower(),
+    }
+    for name, image in expected.items():
+        for env in ENVIRONMENTS:
+            pods = [
+                _pod_spec(o) for o in rendered[name][env] if o["kind"] in ("Deployment", "CronJob")
+            ]
+            images = {c["image"] for pod in pods for c in pod["containers"]}
+            assert images == {f"{image}@sha256:" + "0" * 64}, images
+    given, placeholder = projects["azure-long-name"], projects["defaults"]
+    for env in ENVIRONMENTS:
+        application = placeholder.read(f"deploy/argocd/{env}.yaml")
+        assert "repoURL holds a PLACEHOLDER (OWNER/...)" in application, application
+        assert "make update DATA=github_repository=owner/name" in application
+        assert "PLACEHOLDER" not in given.read(f"deploy/argocd/{env}.yaml")
+    assert "Replace the placeholder repository first." in placeholder.read("docs/deployment.md")
+    docs = given.read("docs/deployment.md")
+    assert "placeholder repository" not in docs and "your-github-user/" not in docs
+    assert f"Argo CD syncs from `https://github.com/{REPOSITORY}.git`" in docs
+    assert f"url: https://github.com/{REPOSITORY}.git" in docs  # Flux's GitRepository
+    deployed = [*(given.path / "deploy").rglob("*.yaml"), given.path / "docs" / "deployment.md"]
+    assert not [p for p in deployed if "OWNER" in p.read_text()], "a placeholder left"
 
 
 def test_flux_equivalent_in_the_docs_is_valid(projects: dict[str, Project], tmp_path: Path) -> None:
@@ -298,10 +334,21 @@ def test_render_and_validate_benchmark(
 
 
 def test_make_deploy_check(bake: Callable[..., Project]) -> None:
-    """The generated `make deploy-check` (its CI runs it) passes, and fails on a misspelt field."""
+    """The generated `make deploy-check` (its CI runs it) passes, warns while the Applications
+    hold the placeholder repository, and fails on a misspelt field."""
     project = bake(deployment="kubernetes")
     done = project.run("make", "deploy-check", timeout=300)
     assert "every object valid for Kubernetes 1.25 and 1.37" in done.stdout, done.stdout
+    warning = "repoURL is the placeholder github.com/OWNER/...: Argo CD cannot sync it"
+    assert warning in done.stderr and "deploy/argocd/staging.yaml" in done.stderr, done.stderr
+    # The repository set by hand: no warning (kubectl and the validator stood in for: a second
+    # real run would only repeat the first).
+    for env in ENVIRONMENTS:
+        application = project.path / "deploy" / "argocd" / f"{env}.yaml"
+        application.write_text(application.read_text().replace("/OWNER/", "/octo/"))
+    stand_ins = ("KUBECTL=true", "KUBERNETES_VALIDATE=true")
+    quiet = project.run("make", "deploy-check", *stand_ins, timeout=60)
+    assert "WARNING: deploy/argocd" not in quiet.stderr, quiet.stderr
     deployment = project.path / "deploy" / "base" / "deployment.yaml"
     deployment.write_text(deployment.read_text().replace("periodSeconds:", "periodSecond:", 1))
     failed = project.run("make", "deploy-check", check=False, timeout=300)
