@@ -181,6 +181,14 @@ TYPED_RECORDS: contextvars.ContextVar[list[Any] | None] = contextvars.ContextVar
 )
 
 
+# Why a record of the request being served cannot be served through no fault of the client's
+# (RequestGuard sets it; e.g. the feature store could not be opened): a validator adds the
+# reason and raises, and RequestGuard answers 503 with it in place of the 400.
+SERVER_FAULTS: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar(
+    "server_faults", default=None
+)
+
+
 def predict_request_model(record: type[BaseModel]) -> type[BaseModel]:
     """The body of POST /predict: the records, and nothing else (an unknown key is a 400)."""
 

@@ -13,7 +13,7 @@ import json
 import uuid
 from typing import Any
 
-from .api import TYPED_RECORDS, openapi_document
+from .api import SERVER_FAULTS, TYPED_RECORDS, openapi_document
 from .loading import ModelState
 from .prediction_log import PredictionLog
 
@@ -21,8 +21,10 @@ from .prediction_log import PredictionLog
 class RequestGuard:
     """Rejects, before anything is parsed, a POST body over ``max_bytes`` (413, counted as it
     arrives, whatever Content-Length says), one that is not JSON (415), or one that stalls
-    (408: no part of it for ``body_timeout`` s); and a prediction while there is no model
-    (503, with the reason; a model still loading is waited for). Only the API's ``paths``:
+    (408: no part of it for ``body_timeout`` s); a prediction while there is no model
+    (503, with the reason; a model still loading is waited for), or one a validator found the
+    server cannot serve (503 with the reason, in place of its 400: ``SERVER_FAULTS``). Only
+    the API's ``paths``:
     a POST elsewhere is the router's (405 where only GET is served).
 
     Written here: the one ASGI package for it on PyPI (content-size-limit-asgi, 2020) raises
@@ -66,6 +68,7 @@ class RequestGuard:
             return
         received, complete = 0, False
         refusal: tuple[int, str] | None = None
+        faults: list[str] = []
 
         async def counted_receive() -> Any:
             nonlocal received, complete, refusal
@@ -85,12 +88,18 @@ class RequestGuard:
             return message
 
         async def guarded_send(message: Any) -> None:
-            if refusal is None:
+            if refusal is None and not faults:
                 await send(message)
-            elif message["type"] == "http.response.start":  # the rest of the body is not read
-                await _answer(send, *refusal, [(b"connection", b"close")])
+            elif message["type"] == "http.response.start" and refusal is not None:
+                await _answer(send, *refusal, [(b"connection", b"close")])  # body not read
+            elif message["type"] == "http.response.start":
+                await _answer(send, 503, faults[0], [(b"retry-after", b"30")])
 
-        await self.app(scope, counted_receive, guarded_send)
+        handed = SERVER_FAULTS.set(faults)
+        try:
+            await self.app(scope, counted_receive, guarded_send)
+        finally:
+            SERVER_FAULTS.reset(handed)
 
 
 async def _answer(

@@ -7,11 +7,17 @@ batched, predicted and logged (the prediction log then holds what the model was 
 the store does not hold, and values older than the TTL at the record's time (its timestamp
 column when sent, else now), are the client's to fix: a 400 naming the id.
 
-The store is opened once per worker process (``Lookups``), not per request.
+The store is opened once per worker process (``Lookups``), not per request. When it cannot
+be opened (a missing registry, an unreachable online store), that is said once in the log and
+sticks for the worker: ``/readyz`` stays 503, and a record that needs a lookup is answered 503
+with the reason (the server's problem, not the client's: ``SERVER_FAULTS``, which
+``RequestGuard`` answers), at once, without trying to open the store again; a record sent
+whole is still served. Restart the worker once the store is fixed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import threading
@@ -22,6 +28,7 @@ from typing import Any
 from pydantic import BaseModel, create_model, model_validator
 
 from ..contract.schema import Schema
+from ..serving.api import SERVER_FAULTS
 from . import VIEW, feature_refs, keys, open_store, stored_columns
 
 log = logging.getLogger(__name__)
@@ -60,9 +67,14 @@ class OnlineFeatures:
         return {name: found[name][0] for name in self.columns}
 
 
+class StoreUnavailable(RuntimeError):
+    """The online store could not be opened in this worker: the server's fault."""
+
+
 class Lookups:
     """The online store of this worker process: opened once, in the background (importing
-    Feast and reading the registry take seconds), before the worker says it is ready."""
+    Feast and reading the registry take seconds), before the worker says it is ready. A
+    failed open is not tried again: ``failure`` says why, and ``get`` raises it at once."""
 
     def __init__(self, schema: Schema, repo: Path | None = None) -> None:
         self.schema, self.repo = schema, repo
@@ -78,21 +90,30 @@ class Lookups:
         threading.Thread(target=self._open_logged, name="open-feature-store", daemon=True).start()
 
     def get(self) -> OnlineFeatures:
+        """The lookups (the store opened by the first call; the next ones wait for it), or
+        StoreUnavailable when it could not be opened."""
         with self._lock:
+            if self._features is None and self.failure is None:
+                self._open()
             if self._features is None:
-                started = time.monotonic()
-                store = open_store(self.repo)
-                view = store.get_feature_view(VIEW)
-                self._features = OnlineFeatures(store, self.schema, view.ttl)
-                log.info("feature store opened in %.1f s", time.monotonic() - started)
+                raise StoreUnavailable(f"the feature store is unavailable: {self.failure}")
             return self._features
 
-    def _open_logged(self) -> None:
+    def _open(self) -> None:
+        started = time.monotonic()
         try:
-            self.get()
+            store = open_store(self.repo)
+            view = store.get_feature_view(VIEW)
         except Exception as error:  # a missing registry or store fails in many ways
             self.failure = f"{type(error).__name__}: {error}"
-            log.error("the feature store cannot be opened: %s", self.failure)
+            log.error("the feature store cannot be opened (not retried): %s", self.failure)
+            return
+        self._features = OnlineFeatures(store, self.schema, view.ttl)
+        log.info("feature store opened in %.1f s", time.monotonic() - started)
+
+    def _open_logged(self) -> None:
+        with contextlib.suppress(StoreUnavailable):  # logged once by _open
+            self.get()
 
 
 def with_lookup(record: type[BaseModel], lookups: Lookups) -> type[BaseModel]:
@@ -112,7 +133,14 @@ def with_lookup(record: type[BaseModel], lookups: Lookups) -> type[BaseModel]:
         if entity_id is None:
             raise ValueError(f"{keys(schema)[0].name} is needed to look the features up")
         as_of = getattr(self, time_attribute) if time_attribute else None
-        values = lookups.get().lookup(entity_id, as_of)
+        try:
+            features = lookups.get()
+        except StoreUnavailable as error:
+            faults = SERVER_FAULTS.get()
+            if faults is not None:  # RequestGuard answers 503 with it, not this 400
+                faults.append(f"{error}; a record sent whole is still served")
+            raise ValueError(str(error)) from None
+        values = features.lookup(entity_id, as_of)
         for name, column in zip(stored, stored_columns(schema), strict=True):
             if name in missing:
                 setattr(self, name, values[column.name])
