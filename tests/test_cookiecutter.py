@@ -47,6 +47,18 @@ COMBINATIONS = [
         {"project_name": "Café Détecteur 2.", "description": 'Says "hi" \\ & <more>'},
         id="accented-name-free-text",
     ),
+    pytest.param({"feature_store": "feast"}, id="feast"),
+    pytest.param(
+        {
+            "dataset": "file",
+            "dataset_path": "/srv/exports/visits.csv",
+            "target_column": "renewed",
+            "id_column": "account_ref",
+            "timestamp_column": "seen_at",
+            "feature_store": "feast",
+        },
+        id="own-file-feast",
+    ),
 ]
 
 
@@ -186,8 +198,15 @@ def _cookiecutter_cli(
     [
         {"package_name": "class"},  # a question's validator
         {"task": "regression", "model": "logistic_regression"},  # a choice's validator
+        # a question's validator that reads other answers: feast needs an id and a time column
+        {
+            "dataset": "file",
+            "dataset_path": "t.csv",
+            "target_column": "y",
+            "feature_store": "feast",
+        },
     ],
-    ids=["keyword-package", "model-for-the-other-task"],
+    ids=["keyword-package", "model-for-the-other-task", "feast-without-id-and-time"],
 )
 def test_bad_answers_are_refused_with_copier_s_message(
     template_repo: Path, tmp_path: Path, cookiecutter_config: str, answers: dict[str, str]
