@@ -22,7 +22,7 @@ import pytest
 import yaml
 
 from harness import containers
-from harness.gha import LocalRunner, github_context
+from harness.gha import JobResult, LocalRunner, github_context
 from harness.project import Project, bake_project, free_port, git, require, serving, tool_env
 
 pytestmark = pytest.mark.e2e
@@ -171,6 +171,31 @@ def test_ci_passes_on_the_first_push(project: Project, tmp_path: Path) -> None:
     assert (store / "online.db").is_file() and (store / "registry.db").is_file()
     build = results["container"].step("Build the image")
     assert "not run: no Docker engine" in build.note, build.note
+    _cd_image_of_a_model_tag(project, origin, runner)
+
+
+def _cd_image_of_a_model_tag(project: Project, origin: Path, runner: LocalRunner) -> None:
+    """CD on a model registration tag: its image job takes the model and the feature store
+    from the model job's artifacts. The model job itself (make ci-data, make pipeline, make
+    verify-model) is the CI pipeline job above once more, on the same commit: its artifacts,
+    of the same names, stand in for it here."""
+    project.run("make", "release-model")
+    git(project.path, "push", "--quiet", str(origin), "--tags")
+    tag = "refs/tags/my-model@v0.1.0"
+    sha = git(origin, "rev-parse", f"{tag}^{{commit}}").strip()
+    runner.github = github_context(
+        "push", repository="octo/my-model", ref=tag, sha=sha, token="fake-github-token"
+    )
+    cd = project.path / ".github" / "workflows" / "cd.yml"
+    image = runner.run(cd, jobs=["image"], results={"model": JobResult("model", "success")})
+    assert image["image"].result == "success"
+    assert (
+        "artifact 'feature-store' -> data/feast/store"
+        in image["image"].step("Download the feature store").note
+    )
+    tags_note = image["image"].step("Image name and tags").note
+    assert "ghcr.io/octo/my-model:my-model-v0.1.0" in tags_note, tags_note
+    assert "not run: no Docker engine" in image["image"].step("Build and push").note
 
 
 def _predict(base: str, *records: dict) -> httpx.Response:
