@@ -49,6 +49,18 @@ COMBINATIONS = [
         {"project_name": "Café Détecteur 2.", "description": 'Says "hi" \\ & <more>'},
         id="accented-name-free-text",
     ),
+    pytest.param({"feature_store": "feast"}, id="feast"),
+    pytest.param(
+        {
+            "dataset": "file",
+            "dataset_path": "/srv/exports/visits.csv",
+            "target_column": "renewed",
+            "id_column": "account_ref",
+            "timestamp_column": "seen_at",
+            "feature_store": "feast",
+        },
+        id="own-file-feast",
+    ),
 ]
 
 
@@ -189,8 +201,20 @@ def _cookiecutter_cli(
         {"package_name": "class"},  # a question's validator
         {"task": "regression", "model": "logistic_regression"},  # a choice's validator
         {"deployment": "kubernetes", "github_repository": "https://github.com/octo/churn"},
+        # a question's validator that reads other answers: feast needs an id and a time column
+        {
+            "dataset": "file",
+            "dataset_path": "t.csv",
+            "target_column": "y",
+            "feature_store": "feast",
+        },
     ],
-    ids=["keyword-package", "model-for-the-other-task", "repository-url"],
+    ids=[
+        "keyword-package",
+        "model-for-the-other-task",
+        "repository-url",
+        "feast-without-id-and-time",
+    ],
 )
 def test_bad_answers_are_refused_with_copier_s_message(
     template_repo: Path, tmp_path: Path, cookiecutter_config: str, answers: dict[str, str]

@@ -3,6 +3,7 @@ column, and Feast is in a project that chose it and nowhere in one that did not.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Callable
 
@@ -13,6 +14,17 @@ from harness.answers import ask_copier
 from harness.project import Project
 
 OWN_FILE = {"dataset": "file", "dataset_path": "t.csv", "target_column": "y"}
+# A user's own table with an id and a time column (tests/test_render.py renders it too).
+OWN_FILE_FEAST = {
+    "dataset": "file",
+    "dataset_path": "/srv/exports/visits.csv",
+    "target_column": "renewed",
+    "id_column": "account_ref",
+    "timestamp_column": "seen_at",
+    "feature_store": "feast",
+}
+# The bundled sample's id and time columns: a project on a user's own file must not name them.
+SAMPLE_KEYS = ("customer_id", "event_timestamp")
 
 
 @pytest.mark.parametrize(
@@ -86,3 +98,35 @@ def test_a_feast_project_has_the_store_the_stages_and_the_dependency(
     # typeguard's @typechecked, on Feast's classes, reads their sources at import.
     assert '-not -path "*/site-packages/feast/*"' in dockerfile
     assert "name: feature-store" in project.read(".github/workflows/ci.yml")
+
+
+def test_a_feast_project_on_a_users_file_keys_the_store_by_its_columns(
+    baked: Callable[..., Project],
+) -> None:
+    """What rendering decides for a user's own file: `make setup` infers schema.yaml from the
+    file with the answered id and time columns (data/dataset.yml), and every part of the
+    store takes its entity, event time and value types from schema.yaml (the project's own
+    tests/test_feature_store.py checks the definitions for an integer and a text id under
+    other names); nothing of the store names the sample's columns."""
+    project = baked(**OWN_FILE_FEAST)
+    dataset = yaml.safe_load(project.read("data/dataset.yml"))
+    assert (dataset["id"], dataset["timestamp"]) == ("account_ref", "seen_at")
+    assert not project.has_file("schema.yaml"), "make setup writes it from the user's file"
+    package = project.answers["package_name"]
+    store_files = [
+        path
+        for folder in ("feature_repo", f"src/{package}/store")
+        for path in sorted((project.path / folder).rglob("*"))
+        if path.is_file()
+    ]
+    others = ("dvc.yaml", "Dockerfile", "docs/feature-store.md", "tests/test_feature_store.py")
+    store_files += [project.path / name for name in others]
+    store_files += sorted((project.path / ".github" / "workflows").glob("*.yml"))
+    for path in store_files:
+        text = path.read_text()
+        named = [key for key in SAMPLE_KEYS if re.search(rf"\b{key}\b", text)]
+        assert not named, f"{path.relative_to(project.path)} names the sample's {named}"
+    assert "load_schema" in project.read("feature_repo/definitions.py")
+    assert '"account_ref 123 is not in the feature store' in project.read("docs/feature-store.md")
+    own_tests = project.read("tests/test_feature_store.py")
+    assert "text id, other names" in own_tests and "value_type" in own_tests

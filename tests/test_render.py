@@ -53,6 +53,17 @@ COMBINATIONS = [
         id="own-file-regression",
     ),
     pytest.param(
+        {
+            "dataset": "file",
+            "dataset_path": "/srv/exports/visits.csv",
+            "target_column": "renewed",
+            "id_column": "account_ref",
+            "timestamp_column": "seen_at",
+            "feature_store": "feast",
+        },
+        id="own-file-feast",
+    ),
+    pytest.param(
         # What each question allows of: a double quote, a backslash, '#', ':', non-ASCII letters
         # (and one outside the BMP), a leading space, and what Docker, Markdown or DVC (${...}
         # in dvc.yaml; a backslash before it) would read.

@@ -3,6 +3,9 @@
 ``check``  (make check-lock, in CI after dvc repro): fails when reproducing the commit changed
            dvc.lock, a .dvc file or a pipeline output git keeps (metrics, plots), naming the
            stages whose lock entry changed: the commit's dvc.lock and metrics are stale.
+           A stage whose outputs differ on every run by design says so in dvc.yaml
+           (``meta: {reproducible: false}``): their hashes are not compared, what the
+           stages after it make from them is.
 ``model PATH``  (make verify-model, in CD): fails unless PATH is byte for byte the file the
            committed dvc.lock records (its md5), so an image never ships another model than
            the tagged commit's, e.g. one retrained differently on the runner.
@@ -20,12 +23,15 @@ import argparse
 import hashlib
 import subprocess
 import sys
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 LOCK = "dvc.lock"
+PIPELINE = "dvc.yaml"
+HASH_KEYS = ("md5", "hash", "size", "nfiles")
 
 
 def error(text: str) -> None:
@@ -50,9 +56,41 @@ def stages(lock: dict[str, Any] | None) -> dict[str, Any]:
     return dict((lock or {}).get("stages") or {})
 
 
-def changed_stages(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[str]:
+def unreproducible_outputs() -> set[str]:
+    """The outputs of the stages dvc.yaml marks ``meta: {reproducible: false}``."""
+    pipeline = yaml.safe_load(Path(PIPELINE).read_text()) if Path(PIPELINE).is_file() else {}
+    found = set()
+    for stage in ((pipeline or {}).get("stages") or {}).values():
+        if ((stage or {}).get("meta") or {}).get("reproducible") is False:
+            for out in stage.get("outs") or []:
+                found |= set(out) if isinstance(out, dict) else {out}
+    return found
+
+
+def _comparable(stage: Any, unhashed: Collection[str]) -> Any:
+    """A lock entry without the hashes of ``unhashed`` paths (as outputs or as inputs)."""
+    if not isinstance(stage, dict):
+        return stage
+    entry = dict(stage)
+    for key in ("deps", "outs"):
+        entry[key] = [
+            {k: v for k, v in item.items() if k not in HASH_KEYS}
+            if isinstance(item, dict) and item.get("path") in unhashed
+            else item
+            for item in stage.get(key) or []
+        ]
+    return entry
+
+
+def changed_stages(
+    before: dict[str, Any] | None, after: dict[str, Any] | None, unhashed: Collection[str] = ()
+) -> list[str]:
     old, new = stages(before), stages(after)
-    return sorted(name for name in old.keys() | new.keys() if old.get(name) != new.get(name))
+    return sorted(
+        name
+        for name in old.keys() | new.keys()
+        if _comparable(old.get(name), unhashed) != _comparable(new.get(name), unhashed)
+    )
 
 
 def check() -> int:
@@ -64,9 +102,11 @@ def check() -> int:
         )
         return 0
     after = yaml.safe_load(Path(LOCK).read_text()) if Path(LOCK).is_file() else None
-    names = changed_stages(before, after)
-    # Files git keeps that reproducing the commit changed: dvc.lock, .dvc files, and the
-    # pipeline's outputs kept in git (metrics, plots). Untracked files do not count.
+    unhashed = unreproducible_outputs()
+    names = changed_stages(before, after, unhashed)
+    # Files git keeps that reproducing the commit changed: .dvc files and the pipeline's
+    # outputs kept in git (metrics, plots); dvc.lock is compared stage by stage above.
+    # Untracked files do not count.
     outs = {
         out["path"]
         for lock in (before, after)
@@ -74,10 +114,18 @@ def check() -> int:
         for out in stage.get("outs") or []
         if out.get("path")
     }
-    paths = [LOCK, ":(glob)**/*.dvc", *sorted(outs)]
+    paths = [":(glob)**/*.dvc", *sorted(outs - unhashed)]
     changed = git("diff", "--name-only", "HEAD", "--", *paths).stdout.split()
+    if names:
+        changed = [LOCK, *changed]
     if not names and not changed:
-        say(f"{LOCK} and the pipeline's committed outputs match this run.")
+        said = f"{LOCK} and the pipeline's committed outputs match this run."
+        if unhashed:
+            said += (
+                f" Not compared byte for byte (different on every run, {PIPELINE} says):"
+                f" {', '.join(sorted(unhashed))}."
+            )
+        say(said)
         return 0
     error(
         "error: this commit's dvc.lock or metrics are stale: reproducing it (make pipeline) "

@@ -1,26 +1,29 @@
-"""End to end with feature_store=feast: one baked project, reused by every test of this file.
+"""End to end with feature_store=feast: one project, reused by every test of this file.
 
+The project is a default (`module`) one, committed, then moved to Feast by its own `make
+update DATA=feature_store=feast` (the path issue 22 names for an existing project): no
+conflict, and the files are those a project generated with feature_store=feast has. Then
 `make setup`, `make pipeline` (the feature store's stages after prepare; every labelled row
-trained on), `make test` (the project's own tests: point in time, training and serving
-agreeing), `make serve` with predictions by entity id (a known one, an unknown one, a stale
-one), and `make monitor` on the traffic that was served (the looked-up values logged); `make
-docker`'s image (Podman), holding what lookups need and no more, answering by id as the
-project does. And a `module` project updated to `feast` (`make update DATA=feature_store=feast`
-runs this update).
+trained on), its CI workflow run on a push (lint, the project's own tests: point in time,
+training and serving agreeing; the pipeline from a fresh clone; the image's inputs), `make
+serve` with predictions by entity id (a known one, an unknown one, a stale one), and `make
+monitor` on the traffic that was served (the looked-up values logged); `make docker`'s image
+(Podman), holding what lookups need and no more, answering by id as the project does.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
-import copier
 import httpx
 import pytest
 import yaml
 
 from harness import containers
-from harness.project import Project, bake_project, free_port, git, require, serving
+from harness.gha import JobResult, LocalRunner, github_context
+from harness.project import Project, bake_project, free_port, git, require, serving, tool_env
 
 pytestmark = pytest.mark.e2e
 
@@ -28,13 +31,61 @@ AS_OF = "2026-01-01T00:00:00Z"  # within the sample's TTL (365 days) of its newe
 LATER = "2028-01-01T00:00:00Z"  # past it: stale
 
 
+def _tree(folder: Path) -> dict[str, str]:
+    """Every file but git's own, by content."""
+    return {
+        path.relative_to(folder).as_posix(): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and ".git" not in path.relative_to(folder).parts
+    }
+
+
 @pytest.fixture(scope="module")
-def project(template_repo: Path, tmp_path_factory: pytest.TempPathFactory) -> Project:
+def updated(
+    template_repo: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Project, dict[str, str]]:
+    """A default (`module`) project, committed, then `make update DATA=feature_store=feast`;
+    its files right after the update."""
     folder = tmp_path_factory.mktemp("feast") / "my-model"
-    project = bake_project(template_repo, folder, feature_store="feast")
+    project = bake_project(template_repo, folder)
+    assert project.answers["feature_store"] == "module"
+    git(folder, "init", "--quiet", "--initial-branch=main")
+    project.commit("Generated with the default feature_store=module")
+
+    result = project.run("make", "update", "DATA=feature_store=feast")
+    said = result.stdout + result.stderr
+    assert "Updated. Next: make setup" in said and "!!! CONFLICTS" not in said, said[-3000:]
+    unmerged = git(folder, "diff", "--name-only", "--diff-filter=U").split()
+    assert unmerged == [], unmerged
+    project.answers = yaml.safe_load(project.read(".copier-answers.yml"))
+    assert project.answers["feature_store"] == "feast"
+    return project, _tree(folder)
+
+
+@pytest.fixture(scope="module")
+def project(updated: tuple[Project, dict[str, str]]) -> Project:
+    """The updated project after `make setup` and `make pipeline`."""
+    project, _ = updated
     project.run("make", "setup", timeout=900)
     project.run("make", "pipeline", timeout=900)
     return project
+
+
+def test_the_update_gives_the_project_generated_with_feast(
+    updated: tuple[Project, dict[str, str]], template_repo: Path, tmp_path: Path
+) -> None:
+    """Generating with feature_store=feast and updating a module project to it give the same
+    files, byte for byte (so the generation path is this file's project too)."""
+    _, files = updated
+    generated = bake_project(template_repo, tmp_path / "my-model", feature_store="feast")
+    expected = _tree(generated.path)
+    assert set(files) == set(expected), (
+        f"only updated: {sorted(set(files) - set(expected))}; "
+        f"only generated: {sorted(set(expected) - set(files))}"
+    )
+    different = sorted(name for name in files if files[name] != expected[name])
+    assert not different, f"different: {different}"
+    assert "feature_repo/definitions.py" in files and "src/my_model/store/online.py" in files
 
 
 def _facts(project: Project, code: str) -> object:
@@ -70,9 +121,81 @@ def test_the_pipeline_trains_on_every_labelled_row_through_the_store(project: Pr
     assert "docs/feature-store.md" in project.read("README.md")
 
 
-def test_the_projects_own_tests_pass(project: Project) -> None:
-    result = project.run("make", "test", timeout=900)
-    assert "test_feature_store.py ..." in result.stdout, result.stdout[-3000:]
+def _ci_env() -> dict[str, str]:
+    env = tool_env()
+    # Whatever runs these tests (GitHub Actions included) must not leak into the jobs.
+    for key in list(env):
+        if key.startswith(("GITHUB_", "RUNNER_")) or key in {"DRY_RUN", "CI"}:
+            del env[key]
+    return env
+
+
+def test_ci_passes_on_the_first_push(project: Project, tmp_path: Path) -> None:
+    """The project committed as a user would after the update, pushed, and its CI workflow
+    run job by job from fresh clones (harness/gha): its hooks, its own tests (the feature
+    store's among them), the pipeline from the DVC-tracked sample rebuilt there, and the
+    image's inputs (the model and the feature store the pipeline job filled)."""
+    project.commit("feature_store=feast: the Feast feature store")
+    origin = tmp_path / "origin.git"
+    git(tmp_path, "clone", "--quiet", "--bare", str(project.path), str(origin))
+    sha = git(origin, "rev-parse", "refs/heads/main").strip()
+    push = {"repository": "octo/my-model", "ref": "refs/heads/main", "sha": sha}
+    runner = LocalRunner(
+        origin,
+        tmp_path / "run",
+        base_env=_ci_env(),
+        github=github_context("push", **push, token="fake-github-token"),
+        secrets={"GITHUB_TOKEN": "fake-github-token"},
+    )
+    results = runner.run(project.path / ".github" / "workflows" / "ci.yml")
+
+    assert {job: result.result for job, result in results.items()} == {
+        "lint": "success",
+        "test": "success",
+        "pipeline": "success",
+        "container": "success",
+    }
+    tests = results["test"].step("Tests").output
+    assert "tests/test_feature_store.py ...." in tests and " passed" in tests, tests[-3000:]
+    assert " failed" not in tests, tests[-3000:]
+    pipeline = results["pipeline"]
+    data = pipeline.step("Data").output
+    assert "data/raw/customers.csv: matches" in data, data
+    ran = pipeline.step("Pipeline").output
+    for stage in ("feature_source", "feature_store", "features", "train"):
+        assert f"Running stage '{stage}'" in ran, ran[-3000:]
+    assert "match this run" in pipeline.step("dvc.lock").output
+    assert "### Metrics: this run against `origin/main`" in pipeline.summary, pipeline.summary
+    assert (runner.artifacts / "model" / "model.joblib").is_file()
+    store = runner.artifacts / "feature-store"
+    assert (store / "online.db").is_file() and (store / "registry.db").is_file()
+    build = results["container"].step("Build the image")
+    assert "not run: no Docker engine" in build.note, build.note
+    _cd_image_of_a_model_tag(project, origin, runner)
+
+
+def _cd_image_of_a_model_tag(project: Project, origin: Path, runner: LocalRunner) -> None:
+    """CD on a model registration tag: its image job takes the model and the feature store
+    from the model job's artifacts. The model job itself (make ci-data, make pipeline, make
+    verify-model) is the CI pipeline job above once more, on the same commit: its artifacts,
+    of the same names, stand in for it here."""
+    project.run("make", "release-model")
+    git(project.path, "push", "--quiet", str(origin), "--tags")
+    tag = "refs/tags/my-model@v0.1.0"
+    sha = git(origin, "rev-parse", f"{tag}^{{commit}}").strip()
+    runner.github = github_context(
+        "push", repository="octo/my-model", ref=tag, sha=sha, token="fake-github-token"
+    )
+    cd = project.path / ".github" / "workflows" / "cd.yml"
+    image = runner.run(cd, jobs=["image"], results={"model": JobResult("model", "success")})
+    assert image["image"].result == "success"
+    assert (
+        "artifact 'feature-store' -> data/feast/store"
+        in image["image"].step("Download the feature store").note
+    )
+    tags_note = image["image"].step("Image name and tags").note
+    assert "ghcr.io/octo/my-model:my-model-v0.1.0" in tags_note, tags_note
+    assert "not run: no Docker engine" in image["image"].step("Build and push").note
 
 
 def _predict(base: str, *records: dict) -> httpx.Response:
@@ -166,27 +289,3 @@ def test_the_image_serves_lookups_by_id(project: Project, tmp_path: Path) -> Non
             assert "Traceback" not in image.read_log(), image.read_log()[-4000:]
     finally:
         containers.remove_image(ref)
-
-
-def test_a_module_project_updates_to_feast(template_repo: Path, tmp_path: Path) -> None:
-    project = bake_project(template_repo, tmp_path / "my-model")
-    git(project.path, "init", "--quiet")
-    project.commit("as generated")
-    copier.run_update(
-        project.path,
-        data={"feature_store": "feast"},
-        defaults=True,
-        overwrite=True,
-        unsafe=False,
-        quiet=True,
-    )
-    unmerged = git(project.path, "diff", "--name-only", "--diff-filter=U").split()
-    assert unmerged == [], unmerged
-    assert yaml.safe_load(project.read(".copier-answers.yml"))["feature_store"] == "feast"
-    stages = yaml.safe_load(project.read("dvc.yaml"))["stages"]
-    assert stages["feature_store"]["cmd"][0] == "feast -c feature_repo apply"
-    assert "my_model.store.training" in stages["features"]["cmd"]
-    for name in ("feature_repo/feature_store.yaml", "src/my_model/store/online.py"):
-        assert project.has_file(name), name
-    assert "feast[duckdb]" in project.read("pyproject.toml")
-    assert "<<<<<<<" not in project.read("src/my_model/serving/service.py")

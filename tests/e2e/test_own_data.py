@@ -5,7 +5,8 @@ commit (pre-commit hooks run) -> make pipeline beats the dummy baseline -> make 
 git clean -> [make serve + make predict] -> make monitor -> make test):
   - wine: multi-class, string labels, a categorical column, missing values, an id, harvest
     dates whose newest rows lack a class (CSV): the shift warning, per-class metrics,
-    importance, the model card, and labels with the missing class monitored;
+    importance, the model card, and labels with the missing class monitored; with
+    feature_store=feast, keyed by its text id and its dates: records served by id alone;
   - diabetes: regression with a timestamp column (parquet): split by time;
   - penguins: awkward column names (spaces, parentheses, a leading digit, non-ASCII, a colon,
     quotes) and non-ASCII labels (.csv.gz): names kept on the wire and in the OpenAPI.
@@ -246,6 +247,7 @@ def test_multiclass_csv_with_labels_categories_gaps_and_an_id(bake, tables: Path
         target_column="cultivar",
         id_column="wine_id",
         timestamp_column="harvest_date",
+        feature_store="feast",
     )
     setup = project.run("make", "setup")
     assert "adopted" in setup.stderr, setup.stderr[-3000:]
@@ -269,6 +271,16 @@ def test_multiclass_csv_with_labels_categories_gaps_and_an_id(bake, tables: Path
         assert records[-1]["magnesium"] is None and records[-1]["region"] is None  # gaps served
         assert [p["wine_id"] for p in predictions] == [r["wine_id"] for r in records]
         _check_classes(predictions, WINE_LABELS)
+        # The feature store (Feast): each record by its text id and time alone is answered
+        # as the whole record is; an id it does not hold is a 400 naming it.
+        by_id = [{"wine_id": r["wine_id"], "harvest_date": r["harvest_date"]} for r in records]
+        answer = httpx.post(f"{server.url}/predict", json={"records": by_id}, timeout=30)
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == predictions
+        unknown = httpx.post(
+            f"{server.url}/predict", json={"records": [{**by_id[0], "wine_id": "W-none"}]}
+        )
+        assert unknown.status_code == 400 and "'W-none' is not in the feature store" in unknown.text
 
     _journey(project, serve)
     _explained(project)

@@ -27,7 +27,6 @@ from ..contract.schema import Column, Schema
 from ..pipeline.features import raw_columns
 from ..settings import PARAMS_FILE, UserError, load_params, param
 
-REPO = Path(os.environ.get("FEAST_REPO", "feature_repo"))
 SOURCE = Path("data/feast/source.parquet")  # the offline table, relative to the project root
 VIEW = "entity_features"
 
@@ -145,7 +144,8 @@ def open_store(repo: Path | None = None) -> Any:
     (``FEAST_FS_YAML`` picks another file of that folder, e.g. one a deployment
     environment)."""
     feast = import_feast()
-    repo = repo or REPO
+    # Read now, not at import: the project's tests point the service at a store of their own.
+    repo = repo or Path(os.environ.get("FEAST_REPO", "feature_repo"))
     yaml_file = repo / os.environ.get("FEAST_FS_YAML", "feature_store.yaml")
     if not yaml_file.is_file():
         raise UserError(f"no Feast configuration at {yaml_file}: run this from the project root")
