@@ -9,6 +9,9 @@
 ``model PATH``  (make verify-model, in CD): fails unless PATH is byte for byte the file the
            committed dvc.lock records (its md5), so an image never ships another model than
            the tagged commit's, e.g. one retrained differently on the runner.
+``keep``  (make keep-lock, in the retrain workflow): after `make pipeline`, when nothing
+           changed but those outputs, puts the committed dvc.lock back, so that a retraining
+           on the same data proposes nothing.
 ``new-data``  (make new-data, in the monitor workflow): prints ``new_data=true|false``: has
            the data committed at HEAD (the .dvc files) changed since the model's training run
            (what HEAD's dvc.lock records the pipeline read)? Only then is retraining worth a
@@ -93,20 +96,13 @@ def changed_stages(
     )
 
 
-def check() -> int:
-    before = committed_lock()
-    if before is None:
-        error(
-            f"warning: HEAD has no {LOCK}: nothing to compare with. Run `make pipeline` and "
-            f"commit {LOCK} and the metrics, so that CI checks them."
-        )
-        return 0
+def differences(before: dict[str, Any]) -> tuple[list[str], list[str], set[str]]:
+    """What reproducing HEAD changed: the stages whose lock entry differs, the files git keeps
+    that differ (.dvc files, the pipeline's outputs in git: metrics, plots; untracked files do
+    not count), and the outputs not compared (``reproducible: false``)."""
     after = yaml.safe_load(Path(LOCK).read_text()) if Path(LOCK).is_file() else None
     unhashed = unreproducible_outputs()
     names = changed_stages(before, after, unhashed)
-    # Files git keeps that reproducing the commit changed: .dvc files and the pipeline's
-    # outputs kept in git (metrics, plots); dvc.lock is compared stage by stage above.
-    # Untracked files do not count.
     outs = {
         out["path"]
         for lock in (before, after)
@@ -116,8 +112,18 @@ def check() -> int:
     }
     paths = [":(glob)**/*.dvc", *sorted(outs - unhashed)]
     changed = git("diff", "--name-only", "HEAD", "--", *paths).stdout.split()
-    if names:
-        changed = [LOCK, *changed]
+    return names, ([LOCK, *changed] if names else changed), unhashed
+
+
+def check() -> int:
+    before = committed_lock()
+    if before is None:
+        error(
+            f"warning: HEAD has no {LOCK}: nothing to compare with. Run `make pipeline` and "
+            f"commit {LOCK} and the metrics, so that CI checks them."
+        )
+        return 0
+    names, changed, unhashed = differences(before)
     if not names and not changed:
         said = f"{LOCK} and the pipeline's committed outputs match this run."
         if unhashed:
@@ -140,6 +146,29 @@ def check() -> int:
         "(then `dvc push`), so the commit records what its code and data produce."
     )
     return 1
+
+
+def keep() -> int:
+    """After a retraining run: when nothing changed but the outputs that differ on every run,
+    put the committed dvc.lock back (their new hashes are all it would change), so that
+    nothing is proposed; otherwise leave the workspace as the run left it."""
+    before = committed_lock()
+    if before is None:
+        say(f"HEAD has no {LOCK}: the new one stays.")
+        return 0
+    names, changed, unhashed = differences(before)
+    if names or changed:
+        say(f"changed by this run: {', '.join(names + changed)}: {LOCK} stays as the run left it.")
+        return 0
+    if git("diff", "--quiet", "HEAD", "--", LOCK).returncode != 0:
+        git("checkout", "HEAD", "--", LOCK)
+        say(
+            f"only outputs that differ on every run changed ({', '.join(sorted(unhashed))}): "
+            f"{LOCK} kept as committed."
+        )
+    else:
+        say(f"{LOCK} is as committed.")
+    return 0
 
 
 def md5(path: Path) -> str:
@@ -231,9 +260,12 @@ def main() -> int:
     model = commands.add_parser("model", help="fail unless PATH is the file dvc.lock records")
     model.add_argument("path")
     commands.add_parser("new-data", help="print new_data=true|false: data changed since training?")
+    commands.add_parser("keep", help="restore dvc.lock when only unreproducible outputs changed")
     args = parser.parse_args()
     if args.command == "new-data":
         return new_data()
+    if args.command == "keep":
+        return keep()
     return check() if args.command == "check" else verify_model(args.path)
 
 

@@ -171,7 +171,24 @@ def test_ci_passes_on_the_first_push(project: Project, tmp_path: Path) -> None:
     assert (store / "online.db").is_file() and (store / "registry.db").is_file()
     build = results["container"].step("Build the image")
     assert "not run: no Docker engine" in build.note, build.note
+    _retrain_proposes_nothing_new(project, origin, runner, sha)
     _cd_image_of_a_model_tag(project, origin, runner)
+
+
+def _retrain_proposes_nothing_new(
+    project: Project, origin: Path, runner: LocalRunner, sha: str
+) -> None:
+    """The retrain workflow on the same data: Feast's registry differs (each `feast apply`),
+    the model does not, so the committed dvc.lock is kept and no pull request opened."""
+    runner.github = github_context(
+        "workflow_dispatch", repository="octo/my-model", ref="refs/heads/main", sha=sha
+    )
+    retrain = runner.run(project.path / ".github" / "workflows" / "retrain.yml")["retrain"]
+    assert retrain.result == "success"
+    kept = retrain.step("Keep the committed dvc.lock if only the feature store's registry changed")
+    assert "dvc.lock kept as committed" in kept.output, kept.output
+    proposal = retrain.step("Open (or update) the pull request").note
+    assert proposal == "no change in add-paths: no pull request", proposal
 
 
 def _cd_image_of_a_model_tag(project: Project, origin: Path, runner: LocalRunner) -> None:
