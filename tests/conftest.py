@@ -83,6 +83,24 @@ def _git_identity() -> Iterator[None]:
             os.environ[key] = value
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _nested_pytest_temp(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """The generated projects' own pytest runs keep their temporary folders under this run's
+    (PYTEST_DEBUG_TEMPROOT, which pytest reads). In the shared /tmp/pytest-of-<user> each of
+    them took a number, so this run's own folders fell out of the three pytest keeps: the
+    solo phase's end then deleted the e2e phase's (gigabytes of generated projects, about 80
+    s of a fresh machine's `make test` spent removing files)."""
+    saved = os.environ.get("PYTEST_DEBUG_TEMPROOT")
+    nested = tmp_path_factory.getbasetemp() / "nested-pytest"
+    nested.mkdir(exist_ok=True)
+    os.environ["PYTEST_DEBUG_TEMPROOT"] = str(nested)
+    yield
+    if saved is None:
+        os.environ.pop("PYTEST_DEBUG_TEMPROOT", None)
+    else:
+        os.environ["PYTEST_DEBUG_TEMPROOT"] = saved
+
+
 # The end-to-end modules, longest first (`make test` lists the slowest tests). With workers
 # (`make test`: `--dist loadfile`, a module's tests on one worker, so a module-scoped
 # fixture such as a set-up project or a built image is made once), the longest start first
