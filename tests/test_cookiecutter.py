@@ -22,6 +22,7 @@ import yaml
 from cookiecutter.main import cookiecutter
 
 from harness.project import TEMPLATE_ROOT, Project, load_script, tool_env
+from tests.test_feature_store import OWN_FILE_FEAST
 
 cookiecutter_json = load_script(TEMPLATE_ROOT / "scripts" / "cookiecutter_json.py")
 
@@ -51,14 +52,7 @@ COMBINATIONS = [
     ),
     pytest.param({"feature_store": "feast"}, id="feast"),
     pytest.param(
-        {
-            "dataset": "file",
-            "dataset_path": "/srv/exports/visits.csv",
-            "target_column": "renewed",
-            "id_column": "account_ref",
-            "timestamp_column": "seen_at",
-            "feature_store": "feast",
-        },
+        OWN_FILE_FEAST,
         id="own-file-feast",
     ),
 ]

@@ -14,7 +14,7 @@ from harness.answers import ask_copier
 from harness.project import Project
 
 OWN_FILE = {"dataset": "file", "dataset_path": "t.csv", "target_column": "y"}
-# A user's own table with an id and a time column (tests/test_render.py renders it too).
+# A user's own table with an id and a time column (test_render and test_cookiecutter render it).
 OWN_FILE_FEAST = {
     "dataset": "file",
     "dataset_path": "/srv/exports/visits.csv",

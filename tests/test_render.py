@@ -19,6 +19,7 @@ from harness import checkers
 from harness.answers import ask_copier, combination_id, matrix
 from harness.dockerfile import docker_string, image_labels
 from harness.project import Project
+from tests.test_feature_store import OWN_FILE_FEAST
 
 # Every choice of every question, as harness/answers.py derives the combinations from copier.yml,
 # then named combinations for what the derivation does not reach: a remote's own URL and a
@@ -53,14 +54,7 @@ COMBINATIONS = [
         id="own-file-regression",
     ),
     pytest.param(
-        {
-            "dataset": "file",
-            "dataset_path": "/srv/exports/visits.csv",
-            "target_column": "renewed",
-            "id_column": "account_ref",
-            "timestamp_column": "seen_at",
-            "feature_store": "feast",
-        },
+        OWN_FILE_FEAST,
         id="own-file-feast",
     ),
     pytest.param(
