@@ -34,6 +34,17 @@ FILL_INS: dict[str, str] = {
     "target_column": "churned",
 }
 
+# A user's own table with an id and a time column, with the Feast feature store: rendered by
+# tests/test_render.py, tests/test_cookiecutter.py and tests/test_feature_store.py.
+OWN_FILE_FEAST: dict[str, str] = {
+    "dataset": "file",
+    "dataset_path": "/srv/exports/visits.csv",
+    "target_column": "renewed",
+    "id_column": "account_ref",
+    "timestamp_column": "seen_at",
+    "feature_store": "feast",
+}
+
 
 def questions(copier_yml: Path = COPIER_YML) -> dict[str, dict[str, Any]]:
     """copier.yml's questions, in order (settings, the keys starting with '_', left out)."""

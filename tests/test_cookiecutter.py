@@ -21,8 +21,8 @@ import pytest
 import yaml
 from cookiecutter.main import cookiecutter
 
+from harness.answers import OWN_FILE_FEAST
 from harness.project import TEMPLATE_ROOT, Project, load_script, tool_env
-from tests.test_feature_store import OWN_FILE_FEAST
 
 cookiecutter_json = load_script(TEMPLATE_ROOT / "scripts" / "cookiecutter_json.py")
 

@@ -10,19 +10,10 @@ from collections.abc import Callable
 import pytest
 import yaml
 
-from harness.answers import ask_copier
+from harness.answers import OWN_FILE_FEAST, ask_copier
 from harness.project import Project
 
 OWN_FILE = {"dataset": "file", "dataset_path": "t.csv", "target_column": "y"}
-# A user's own table with an id and a time column (test_render and test_cookiecutter render it).
-OWN_FILE_FEAST = {
-    "dataset": "file",
-    "dataset_path": "/srv/exports/visits.csv",
-    "target_column": "renewed",
-    "id_column": "account_ref",
-    "timestamp_column": "seen_at",
-    "feature_store": "feast",
-}
 # The bundled sample's id and time columns: a project on a user's own file must not name them.
 SAMPLE_KEYS = ("customer_id", "event_timestamp")
 

@@ -16,10 +16,9 @@ import pytest
 import yaml
 
 from harness import checkers
-from harness.answers import ask_copier, combination_id, matrix
+from harness.answers import OWN_FILE_FEAST, ask_copier, combination_id, matrix
 from harness.dockerfile import docker_string, image_labels
 from harness.project import Project
-from tests.test_feature_store import OWN_FILE_FEAST
 
 # Every choice of every question, as harness/answers.py derives the combinations from copier.yml,
 # then named combinations for what the derivation does not reach: a remote's own URL and a
